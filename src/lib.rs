@@ -5,7 +5,9 @@
 //! The pipeline is one module per stage:
 //! - [`document`]: reading input text and splitting it into paragraphs and
 //!   sentences with byte offsets into the original;
+//! - [`output`]: alignment records and the bilingual files written from them;
 //! - [`segment`]: the Arabic-aware sentence boundary rules.
 
 pub mod document;
+pub mod output;
 pub mod segment;
