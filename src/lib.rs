@@ -5,9 +5,11 @@
 //! The pipeline is one module per stage:
 //! - [`document`]: reading input text and splitting it into paragraphs and
 //!   sentences with byte offsets into the original;
+//! - [`hub`]: finding a model: a local folder or the Hugging Face cache and Hub;
 //! - [`output`]: alignment records and the bilingual files written from them;
 //! - [`segment`]: the Arabic-aware sentence boundary rules.
 
 pub mod document;
+pub mod hub;
 pub mod output;
 pub mod segment;

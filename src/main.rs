@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Split documents into paragraphs and sentences (with byte offsets).
     Segment(SegmentArgs),
+    /// List the models in the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub).
+    Models,
 }
 
 #[derive(clap::Args)]
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Segment(args) => segment(&args),
+        Command::Models => models(),
     };
     match result {
         Ok(code) => code,
@@ -126,4 +129,33 @@ fn segment(args: &SegmentArgs) -> io::Result<ExitCode> {
     } else {
         Ok(ExitCode::SUCCESS)
     }
+}
+
+fn models() -> io::Result<ExitCode> {
+    let list = match tarjama::hub::cached_models() {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!("tarjama: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let cache = tarjama::hub::cache_dir().map_err(io::Error::other)?;
+    let mut out = io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "no models cached in {}", cache.display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "# cache: {}", cache.display())?;
+    writeln!(out, "MODEL\tREVISIONS\tSIZE_MB\tUSABLE")?;
+    for m in list {
+        writeln!(
+            out,
+            "{}\t{}\t{:.1}\t{}",
+            m.repo_id,
+            m.revisions.join(","),
+            m.size_on_disk as f64 / 1e6,
+            if m.complete { "yes" } else { "incomplete" }
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
