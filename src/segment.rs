@@ -349,7 +349,10 @@ fn is_closer(c: char) -> bool {
 
 fn is_opener(c: char) -> bool {
     // `”` opens quotes in some Arabic typesetting (`و”الشخصيات`).
-    matches!(c, '“' | '‘' | '„' | '«' | '‹' | '"' | '\'' | '(' | '[' | '{' | '”')
+    matches!(
+        c,
+        '“' | '‘' | '„' | '«' | '‹' | '"' | '\'' | '(' | '[' | '{' | '”'
+    )
 }
 
 /// Bidi and zero-width format marks common in Arabic web text; invisible, so
@@ -400,7 +403,17 @@ fn continues_after_era(next: &Next) -> bool {
         || (w.next() == Some('و') && w.next().is_some_and(char::is_numeric))
         || matches!(
             next.word,
-            "إلى" | "الى" | "حتى" | "و" | "أو" | "او" | "وحتى" | "وإلى" | "والى" | "الموافق" | "الموافق،"
+            "إلى"
+                | "الى"
+                | "حتى"
+                | "و"
+                | "أو"
+                | "او"
+                | "وحتى"
+                | "وإلى"
+                | "والى"
+                | "الموافق"
+                | "الموافق،"
         )
 }
 
@@ -445,12 +458,66 @@ fn is_roman_numeral(w: &str) -> bool {
 /// whether an initial or an abbreviation that may end a sentence does.
 fn is_sentence_opener(next: &Next) -> bool {
     const OPENERS: &[&str] = &[
-        "The", "An", "He", "She", "It", "They", "We", "You", "His", "Her", "Its", "Their", "Our",
-        "This", "That", "These", "Those", "There", "Here", "But", "And", "Or", "So", "Yet",
-        "However", "Meanwhile", "In", "On", "At", "For", "From", "After", "Before", "When",
-        "While", "If", "As", "According", "Despite", "Although", "Though", "Since", "Then", "Now",
-        "Today", "Yesterday", "What", "Why", "How", "Who", "Where", "Some", "Many", "Most",
-        "Several", "Both", "Officials", "Mr", "Mrs", "Ms",
+        "The",
+        "An",
+        "He",
+        "She",
+        "It",
+        "They",
+        "We",
+        "You",
+        "His",
+        "Her",
+        "Its",
+        "Their",
+        "Our",
+        "This",
+        "That",
+        "These",
+        "Those",
+        "There",
+        "Here",
+        "But",
+        "And",
+        "Or",
+        "So",
+        "Yet",
+        "However",
+        "Meanwhile",
+        "In",
+        "On",
+        "At",
+        "For",
+        "From",
+        "After",
+        "Before",
+        "When",
+        "While",
+        "If",
+        "As",
+        "According",
+        "Despite",
+        "Although",
+        "Though",
+        "Since",
+        "Then",
+        "Now",
+        "Today",
+        "Yesterday",
+        "What",
+        "Why",
+        "How",
+        "Who",
+        "Where",
+        "Some",
+        "Many",
+        "Most",
+        "Several",
+        "Both",
+        "Officials",
+        "Mr",
+        "Mrs",
+        "Ms",
     ];
     OPENERS.contains(&next.word)
 }
