@@ -103,7 +103,8 @@ pub fn sentence_ranges(paragraph: &str) -> Vec<Range<usize>> {
                 cluster.add_terminator(d);
             } else if is_closer(d) {
                 cluster.closers = true;
-            } else {
+            } else if !is_invisible(d) {
+                // A bidi mark right after the stop (`.\u{200F} `) is part of it.
                 break;
             }
             step();
@@ -220,6 +221,10 @@ struct Context<'a> {
 impl Context<'_> {
     fn is_boundary(&self, next: &Next) -> bool {
         let cl = self.cluster;
+        if self.text[self.word.clone()].ends_with(['(', '[']) {
+            // `(...)`, `[…]`, `(!)`, `(؟)`: an editorial mark inside brackets.
+            return false;
+        }
         if next.at_end {
             return true;
         }
@@ -261,7 +266,7 @@ impl Context<'_> {
         }
         let raw = &self.text[self.word.clone()];
         steps(raw.len());
-        let w = raw.trim_start_matches(is_opener);
+        let w = raw.trim_start_matches(|c| is_opener(c) || is_invisible(c));
         let Some(last) = w.chars().next_back() else {
             return true;
         };
