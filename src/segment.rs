@@ -238,6 +238,10 @@ impl Context<'_> {
         if matches!(f, ',' | '،' | ';' | '؛' | ':') || f.is_lowercase() {
             return false;
         }
+        if !cl.strong && matches!(f, '.' | '…') {
+            // Spaced ellipsis `. . .`: the run goes on after the space.
+            return false;
+        }
         if cl.closers && is_verb_of_saying(next.word) {
             return false;
         }
@@ -248,10 +252,25 @@ impl Context<'_> {
             let two_dots = cl.dots == 2 && !cl.ellipsis_char;
             return !two_dots && self.multi_word;
         }
+        if self.is_enumerator() {
+            return false;
+        }
         if cl.closers {
             return true;
         }
         self.after_single_dot(next)
+    }
+
+    /// `1. Introduction`, `٣. الاقتصاد`, `IV. Results`, `2.) Item`: a list
+    /// number opening the paragraph or sentence.
+    fn is_enumerator(&self) -> bool {
+        if self.multi_word || self.word.len() > 8 {
+            return false;
+        }
+        let w = &self.text[self.word.clone()];
+        let digits = w.chars().count() <= 3 && w.chars().all(char::is_numeric);
+        let roman = w.len() <= 4 && is_roman_numeral(w);
+        !w.is_empty() && (digits || roman)
     }
 
     /// A lone `.`: decide between abbreviation / initial / number and full stop.
@@ -273,10 +292,6 @@ impl Context<'_> {
         let next_numeric = next.first.is_some_and(char::is_numeric);
 
         if last.is_numeric() {
-            if !self.multi_word && w.chars().count() <= 3 && w.chars().all(char::is_numeric) {
-                // `1. Introduction`, `٣. الاقتصاد`: a list enumerator.
-                return false;
-            }
             return true;
         }
         let core: String = w.chars().filter(|&c| !is_arabic_mark(c)).collect();
@@ -290,9 +305,6 @@ impl Context<'_> {
         if core.contains('.') {
             return self.dotted_abbreviation(&core, after_number, next);
         }
-        if !self.multi_word && is_roman_numeral(&core) && core.len() <= 4 {
-            return false;
-        }
         let mut letters = core.chars();
         if let (Some(c), None) = (letters.next(), letters.next())
             && c.is_alphabetic()
@@ -300,13 +312,13 @@ impl Context<'_> {
             // A single Latin letter: an initial (`David E. Sanger`, `p. 5`).
             return c.is_uppercase() && (is_sentence_opener(next) || starts_caseless(next));
         }
-        if LATIN_TITLES.contains(&core.as_str()) {
+        if has_word(LATIN_TITLES, &core) {
             return false;
         }
-        if LATIN_BEFORE_NUMBER.contains(&core.as_str()) {
+        if has_word(LATIN_BEFORE_NUMBER, &core) {
             return !next_numeric;
         }
-        if LATIN_MAY_END.contains(&core.as_str()) {
+        if has_word(LATIN_MAY_END, &core) {
             return is_sentence_opener(next);
         }
         true
@@ -326,7 +338,7 @@ impl Context<'_> {
             }
             return false;
         }
-        if LATIN_NEVER_END.contains(&core) {
+        if has_word(LATIN_NEVER_END, core) {
             return false;
         }
         is_sentence_opener(next)
@@ -363,7 +375,11 @@ fn is_opener(c: char) -> bool {
 /// Bidi and zero-width format marks common in Arabic web text; invisible, so
 /// they must not hide the first letter of the next sentence.
 fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    matches!(
+        c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Arabic harakat (short vowels, shadda, sukun, dagger alif): they sit on a
@@ -455,6 +471,11 @@ fn is_verb_of_saying(word: &str) -> bool {
     )
 }
 
+/// Membership in a space-separated word list.
+fn has_word(list: &str, word: &str) -> bool {
+    !word.is_empty() && list.split_ascii_whitespace().any(|w| w == word)
+}
+
 fn is_roman_numeral(w: &str) -> bool {
     !w.is_empty() && w.chars().all(|c| matches!(c, 'I' | 'V' | 'X' | 'L' | 'C'))
 }
@@ -462,92 +483,30 @@ fn is_roman_numeral(w: &str) -> bool {
 /// English words that begin a sentence often and a name rarely; they decide
 /// whether an initial or an abbreviation that may end a sentence does.
 fn is_sentence_opener(next: &Next) -> bool {
-    const OPENERS: &[&str] = &[
-        "The",
-        "An",
-        "He",
-        "She",
-        "It",
-        "They",
-        "We",
-        "You",
-        "His",
-        "Her",
-        "Its",
-        "Their",
-        "Our",
-        "This",
-        "That",
-        "These",
-        "Those",
-        "There",
-        "Here",
-        "But",
-        "And",
-        "Or",
-        "So",
-        "Yet",
-        "However",
-        "Meanwhile",
-        "In",
-        "On",
-        "At",
-        "For",
-        "From",
-        "After",
-        "Before",
-        "When",
-        "While",
-        "If",
-        "As",
-        "According",
-        "Despite",
-        "Although",
-        "Though",
-        "Since",
-        "Then",
-        "Now",
-        "Today",
-        "Yesterday",
-        "What",
-        "Why",
-        "How",
-        "Who",
-        "Where",
-        "Some",
-        "Many",
-        "Most",
-        "Several",
-        "Both",
-        "Officials",
-        "Mr",
-        "Mrs",
-        "Ms",
-    ];
-    OPENERS.contains(&next.word)
+    const OPENERS: &str = "\
+        The An He She It They We You His Her Its Their Our This That These Those There Here \
+        But And Or So Yet However Meanwhile In On At For From After Before When While If As \
+        According Despite Although Though Since Then Now Today Yesterday What Why How Who \
+        Where Some Many Most Several Both Officials Mr Mrs Ms Did Do Does Is Are Was Were Can \
+        Will Would Should Could Has Have Had Let Please Yes";
+    has_word(OPENERS, next.word)
 }
 
 /// Titles before a name: never the last word of a sentence.
-const LATIN_TITLES: &[&str] = &[
-    "Mr", "Mrs", "Ms", "Dr", "Prof", "Gen", "Gov", "Sen", "Rep", "Col", "Lt", "Capt", "Sgt", "Maj",
-    "Adm", "Rev", "Hon", "Messrs", "Mme", "Mlle", "Brig", "Cmdr", "Pres", "Supt", "Insp", "Det",
-    "vs", "cf", "viz", "approx",
-];
+const LATIN_TITLES: &str = "\
+    Mr Mrs Ms Dr Prof Gen Gov Sen Rep Col Lt Capt Sgt Maj Adm Rev Hon Messrs Mme Mlle Brig \
+    Cmdr Pres Supt Insp Det vs cf viz approx";
 
 /// Abbreviations that precede a number (`No. 5`, `Jan. 6`, `p. 12`).
-const LATIN_BEFORE_NUMBER: &[&str] = &[
-    "No", "Nos", "no", "nos", "Vol", "Vols", "vol", "pp", "Art", "art", "Fig", "Figs", "fig", "Ch",
-    "Chap", "ch", "Sec", "Sect", "sec", "Para", "para", "Nr", "Tel", "Ext", "Jan", "Feb", "Mar",
-    "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", "ca",
-];
+const LATIN_BEFORE_NUMBER: &str = "\
+    No Nos no nos Vol Vols vol pp Art art Fig Figs fig Ch Chap ch Sec Sect sec Para para Nr \
+    Tel Ext Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec ca";
 
 /// Abbreviations that often do end a sentence: only before a sentence opener.
-const LATIN_MAY_END: &[&str] = &[
-    "etc", "Inc", "Ltd", "Co", "Corp", "Jr", "Sr", "St", "Mt", "Ave", "Bros", "al", "Ph",
-];
+const LATIN_MAY_END: &str = "etc Inc Ltd Co Corp Jr Sr St Mt Ave Bros al Ph";
 
 /// Dotted abbreviations that introduce something and cannot close a sentence.
-const LATIN_NEVER_END: &[&str] = &["e.g", "i.e", "E.g", "I.e", "c.f"];
+const LATIN_NEVER_END: &str = "e.g i.e E.g I.e c.f";
 
 #[cfg(test)]
 thread_local! {

@@ -155,6 +155,19 @@ const CASES: &[(&str, &[&str])] = &[
         "قتل 26 شخصا و18 عنصرا. وأصيب 740.",
         &["قتل 26 شخصا و18 عنصرا.", "وأصيب 740."],
     ),
+    ("1.) The first item", &["1.) The first item"]),
+    (
+        "It was 1.) Then it ended.",
+        &["It was 1.)", "Then it ended."],
+    ),
+    (
+        "He paused . . . and went on. . . . The end.",
+        &["He paused . . . and went on. . . .", "The end."],
+    ),
+    (
+        "You and I. Did you see Albert I. Jones?",
+        &["You and I.", "Did you see Albert I. Jones?"],
+    ),
     // --- Arabic initials and abbreviations.
     (
         "أوقف المدير السابق ك. ك. ماسيموف وأودع مركزا.",
