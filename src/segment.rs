@@ -14,7 +14,7 @@
 //! breaks after `Dr.`, `ك.` and every `.` before an Arabic letter (Arabic is
 //! `OLetter`, so SB8 never applies), it does not treat `…` as a terminator,
 //! and it breaks after `؟` glued to a URL query. Instead there is one forward
-//! pass; every decision looks at most [`WINDOW`] bytes behind or ahead, and
+//! pass; every decision looks at most `WINDOW` bytes behind or ahead, and
 //! Unicode properties come from `char` (white space, case, alphabetic,
 //! numeric) and from `unicode-segmentation`'s grapheme clusters, so there are
 //! no hand-made Unicode tables. "Caseless letter" (alphabetic, neither upper
@@ -28,10 +28,11 @@
 //!   `?` `!` `؟` `۔` glued to a letter, `#` or `@` do end a sentence
 //!   (`عليها؟#مسائية`), unless the token looks like a URL or e-mail.
 //! - Exactly two dots (`..`) are the Arabic headline pause
-//!   (`“كازاخستان”.. مكسر عصا`), not a terminator; `...` and `…` are, except
-//!   after a single word at the start of a sentence (`#كازاخستان... لماذا`).
+//!   (`“كازاخستان”.. مكسر عصا`), not a terminator; `...`, `…` and `. . .` are,
+//!   except after a single word opening the sentence (`#كازاخستان... لماذا`)
+//!   and inside brackets (`(...)`, `[…]`, `(!)`), which mark an elision.
 //! - `م.` `هـ.` `ق.م.` after a year, and `ص.`/`م.` after a clock time, end the
-//!   sentence unless the next word continues it (`إلى`, `حتى`, `و`, a digit…):
+//!   sentence unless the next word continues it (`إلى`, `حتى`, `و`, a digit):
 //!   a reader sees one dot doing both jobs at `عام 1950م. وكان`.
 //! - Any other single Arabic letter with a dot is an initial or an
 //!   abbreviation (`ك. ك. ماسيموف`, `د.`, `ص.`, `ج.`) and never ends a
@@ -42,6 +43,9 @@
 //!   `". ` the period is the sentence's own and it always ends.
 //! - A sentence inside a longer quotation ends at its terminator even though
 //!   the quotation is still open: quotes are not tracked.
+//! - Unlike UAX #29, a dash after a stop (`. – KNB`) does not continue the
+//!   sentence: in Arabic news ` - ` after a full stop opens a clause or byline.
+//! - Reference lines are split like prose (`Highway. 8.1.2022. Sputnik. On:`).
 
 use std::ops::Range;
 
