@@ -246,7 +246,7 @@ impl Context<'_> {
             // Spaced ellipsis `. . .`: the run goes on after the space.
             return false;
         }
-        if cl.closers && is_verb_of_saying(next.word) {
+        if cl.closers && continues_after_quote(next.word) {
             return false;
         }
         if cl.strong {
@@ -298,7 +298,7 @@ impl Context<'_> {
         if last.is_numeric() {
             return true;
         }
-        let core: String = w.chars().filter(|&c| !is_arabic_mark(c)).collect();
+        let core = plain(w);
         let after_number = self.prev_word_last.is_some_and(char::is_numeric);
         if (after_number && is_era_or_clock_marker(&core)) || has_numeric_era_suffix(&core) {
             return !continues_after_era(next);
@@ -421,58 +421,32 @@ fn has_numeric_era_suffix(core: &str) -> bool {
     letters.len() < core.len() && matches!(letters.trim_end_matches(TATWEEL), "م" | "ه")
 }
 
-/// Words that carry a date phrase on (`من 1950 م. إلى 1960 م.`).
+/// Words that carry a date or clock phrase on (`من 1950 م. إلى 1960 م.`,
+/// `10 ص. بتوقيت موسكو`).
 fn continues_after_era(next: &Next) -> bool {
+    const CARRY_ON: &str = "إلى الى حتى و أو او وحتى وإلى والى الموافق بتوقيت بالتوقيت تقريبا";
     let mut w = next.word.chars();
     next.first.is_some_and(char::is_numeric)
         || (w.next() == Some('و') && w.next().is_some_and(char::is_numeric))
-        || matches!(
-            next.word,
-            "إلى"
-                | "الى"
-                | "حتى"
-                | "و"
-                | "أو"
-                | "او"
-                | "وحتى"
-                | "وإلى"
-                | "والى"
-                | "الموافق"
-                | "الموافق،"
-        )
+        || has_word(CARRY_ON, &plain(next.word))
 }
 
-/// Arabic verbs of saying that, right after a closed quotation, attribute it
-/// instead of starting a new sentence (`"لن نتراجع!" قال الوزير`).
-fn is_verb_of_saying(word: &str) -> bool {
-    let w: String = word.chars().filter(|&c| !is_arabic_mark(c)).collect();
-    matches!(
-        w.as_str(),
-        "قال"
-            | "قالت"
-            | "يقول"
-            | "تقول"
-            | "أضاف"
-            | "أضافت"
-            | "يضيف"
-            | "تضيف"
-            | "تابع"
-            | "تابعت"
-            | "أكد"
-            | "أكدت"
-            | "صرح"
-            | "صرحت"
-            | "أوضح"
-            | "أوضحت"
-            | "رد"
-            | "ردت"
-            | "كتب"
-            | "كتبت"
-            | "سأل"
-            | "سألت"
-            | "علق"
-            | "علقت"
-    )
+/// Words that, right after a quotation closed on its own terminator, attribute
+/// or continue it instead of starting a new sentence (`"لن نتراجع!" قال
+/// الوزير`, `"سنرد!" ثم غادر`, `"…." مضيفاً أن`): verbs and participles of
+/// saying, and a few connectives. `وقال`/`وأضاف` are not here: with the
+/// conjunction they open the next sentence of a report.
+fn continues_after_quote(word: &str) -> bool {
+    const ATTRIBUTION: &str = "\
+        قال قالت يقول تقول أضاف أضافت يضيف تضيف تابع تابعت أكد أكدت يؤكد صرح صرحت أوضح أوضحت \
+        رد ردت كتب كتبت سأل سألت علق علقت مضيفا مضيفة مؤكدا مؤكدة مشيرا مشيرة موضحا موضحة \
+        قائلا قائلة معتبرا معتبرة لافتا لافتة ثم حسب بحسب وفق وفقا";
+    has_word(ATTRIBUTION, &plain(word))
+}
+
+/// The word without harakat, which writers add or leave out at will.
+fn plain(word: &str) -> String {
+    word.chars().filter(|&c| !is_arabic_mark(c)).collect()
 }
 
 /// Membership in a space-separated word list.
