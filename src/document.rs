@@ -100,12 +100,47 @@ impl Document {
         }
     }
 
+    /// Takes every line that holds more than white space as one sentence of
+    /// its own paragraph (input that is already one sentence per line).
+    pub fn parse_lines(name: impl Into<String>, text: String) -> Document {
+        let body_start = if text.starts_with(BOM) { BOM.len() } else { 0 };
+        let paragraphs = lines(&text, body_start)
+            .filter_map(|line| {
+                let l = &text[line.clone()];
+                let trimmed = l.trim();
+                if trimmed.is_empty() {
+                    return None;
+                }
+                let start = line.start + (l.len() - l.trim_start().len());
+                Some(Paragraph {
+                    sentences: vec![start..start + trimmed.len()],
+                    range: line,
+                })
+            })
+            .collect();
+        Document {
+            name: name.into(),
+            text,
+            paragraphs,
+        }
+    }
+
     /// Decodes `bytes` (strictly: a bad byte is an error, never replaced)
     /// and parses them.
     pub fn from_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Result<Document, InputError> {
+        Document::from_bytes_with(name, bytes, Document::parse)
+    }
+
+    /// [`Document::from_bytes`] with another splitter, e.g.
+    /// [`Document::parse_lines`].
+    pub fn from_bytes_with(
+        name: impl Into<String>,
+        bytes: Vec<u8>,
+        split: fn(String, String) -> Document,
+    ) -> Result<Document, InputError> {
         let name = name.into();
         match String::from_utf8(bytes) {
-            Ok(text) => Ok(Document::parse(name, text)),
+            Ok(text) => Ok(split(name, text)),
             Err(e) => Err(InputError::InvalidUtf8 {
                 offset: e.utf8_error().valid_up_to(),
                 name,
@@ -115,6 +150,14 @@ impl Document {
 
     /// Reads and parses one input: a file path, or `-` for standard input.
     pub fn read(input: &Input) -> Result<Document, InputError> {
+        Document::read_with(input, Document::parse)
+    }
+
+    /// [`Document::read`] with another splitter.
+    pub fn read_with(
+        input: &Input,
+        split: fn(String, String) -> Document,
+    ) -> Result<Document, InputError> {
         let name = input.name();
         let bytes = match input {
             Input::Stdin => {
@@ -127,7 +170,7 @@ impl Document {
             name: name.clone(),
             source,
         })?;
-        Document::from_bytes(name, bytes)
+        Document::from_bytes_with(name, bytes, split)
     }
 
     /// Every sentence in reading order, with its paragraph and sentence index.
@@ -337,6 +380,15 @@ mod tests {
         }
         assert!(err.to_string().contains("a.txt"));
         assert!(err.to_string().contains("offset 8"));
+    }
+
+    #[test]
+    fn lines_mode_takes_each_non_empty_line_as_a_sentence() {
+        let text = "\u{feff}  جملة أولى. وثانية.\r\n\u{a0}\nالثالثة ";
+        let doc = Document::parse_lines("t", text.to_string());
+        let s: Vec<_> = doc.sentences().map(|s| (s.para, s.sent, s.text)).collect();
+        assert_eq!(s, [(0, 0, "جملة أولى. وثانية."), (1, 0, "الثالثة")]);
+        assert_eq!(rebuild(&doc), text);
     }
 
     #[test]
