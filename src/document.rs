@@ -113,7 +113,7 @@ impl Document {
                 }
                 let start = line.start + (l.len() - l.trim_start().len());
                 Some(Paragraph {
-                    sentences: vec![start..start + trimmed.len()],
+                    sentences: std::iter::once(start..start + trimmed.len()).collect(),
                     range: line,
                 })
             })
