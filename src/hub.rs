@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use hf_hub::{HFClient, HFError};
+use hf_hub::api::sync::{ApiBuilder, ApiError};
+use hf_hub::{Cache, Repo, RepoType};
 
 /// The model tarjama uses when none is named.
 pub const DEFAULT_MODEL: &str = "Helsinki-NLP/opus-mt-ar-en";
@@ -38,8 +39,8 @@ pub enum HubError {
         "model folder {path} does not exist (give --model an existing folder, or a Hugging Face id such as {DEFAULT_MODEL})"
     )]
     NoSuchFolder { path: PathBuf },
-    #[error("cannot use the Hugging Face cache: {0}")]
-    Client(HFError),
+    #[error("cannot reach the Hugging Face Hub: {0}")]
+    Client(ApiError),
     #[error("{}", unavailable_message(.repo_id, .revision, .cache_dir, .tried, .offline, .reason))]
     Unavailable {
         repo_id: String,
@@ -62,7 +63,7 @@ fn unavailable_message(
     let how = if *offline {
         "offline mode (--offline or HF_HUB_OFFLINE=1): looked in the cache only"
     } else {
-        "tried the Hugging Face Hub, then the cache"
+        "looked in the cache, then tried the Hugging Face Hub"
     };
     format!(
         "model {repo_id} (revision {revision}) is not available: {reason}\n  \
@@ -82,6 +83,12 @@ fn repo_name(repo_id: &str) -> &str {
     repo_id.rsplit('/').next().unwrap_or(repo_id)
 }
 
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
 /// `HF_HUB_OFFLINE` as huggingface_hub reads it.
 pub fn offline_from_env() -> bool {
     std::env::var("HF_HUB_OFFLINE")
@@ -94,18 +101,16 @@ pub fn offline_from_env() -> bool {
         .unwrap_or(false)
 }
 
-fn client() -> Result<HFClient, HubError> {
-    // Connection errors count as transient in hf-hub; a machine without
-    // network should hear so in well under a second, not after five tries.
-    HFClient::builder()
-        .retry_max_attempts(2)
-        .build()
-        .map_err(HubError::Client)
-}
-
-/// The cache folder models are fetched into.
-pub fn cache_dir() -> Result<PathBuf, HubError> {
-    Ok(client()?.cache_dir().to_path_buf())
+/// The cache folder models are fetched into, resolved as huggingface_hub
+/// does: `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `$HF_HOME/hub`,
+/// `$XDG_CACHE_HOME/huggingface/hub`, `~/.cache/huggingface/hub`.
+pub fn cache_dir() -> PathBuf {
+    env_path("HF_HUB_CACHE")
+        .or_else(|| env_path("HUGGINGFACE_HUB_CACHE"))
+        .or_else(|| env_path("HF_HOME").map(|h| h.join("hub")))
+        .or_else(|| env_path("XDG_CACHE_HOME").map(|c| c.join("huggingface/hub")))
+        .or_else(|| env_path("HOME").map(|h| h.join(".cache/huggingface/hub")))
+        .unwrap_or_else(|| PathBuf::from(".cache/huggingface/hub"))
 }
 
 fn looks_like_hub_id(s: &str) -> bool {
@@ -120,8 +125,13 @@ fn looks_like_hub_id(s: &str) -> bool {
         })
 }
 
+fn is_not_found(e: &ApiError) -> bool {
+    matches!(e, ApiError::RequestError(r) if matches!(**r, ureq::Error::Status(404, _)))
+}
+
 /// A folder holding the model's files: the folder itself for a local model,
-/// the cache's snapshot folder for a Hub model (fetching what is missing).
+/// the cache's snapshot folder for a Hub model (fetching what is missing;
+/// what is cached is never fetched again).
 pub fn resolve(spec: &ModelSpec) -> Result<PathBuf, HubError> {
     let path = Path::new(&spec.model);
     if path.is_dir() {
@@ -133,112 +143,142 @@ pub fn resolve(spec: &ModelSpec) -> Result<PathBuf, HubError> {
         });
     }
     let offline = spec.offline || offline_from_env();
-    let client = client()?;
-    let cache = client.cache_dir().to_path_buf();
-    let sync = hf_hub::HFClientSync::from_inner(client).map_err(HubError::Client)?;
-    let (owner, name) = match spec.model.split_once('/') {
-        Some((o, n)) => (o.to_string(), n.to_string()),
-        None => (String::new(), spec.model.clone()),
-    };
-    let repo = sync.model(owner, name);
+    let cache_path = cache_dir();
+    let cache = Cache::new(cache_path.clone());
     let revision = spec.revision.clone().unwrap_or_else(|| "main".into());
+    let repo = Repo::with_revision(spec.model.clone(), RepoType::Model, revision.clone());
+    let cached = cache.repo(repo.clone());
+    let api = if offline {
+        None
+    } else {
+        let mut builder = ApiBuilder::from_cache(cache.clone())
+            .with_progress(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        if let Some(endpoint) = std::env::var("HF_ENDPOINT").ok().filter(|e| !e.is_empty()) {
+            builder = builder.with_endpoint(endpoint);
+        }
+        Some(builder.build().map_err(HubError::Client)?.repo(repo))
+    };
     let mut tried = Vec::new();
     let unavailable = |tried: &[String], reason: String| HubError::Unavailable {
         repo_id: spec.model.clone(),
         revision: revision.clone(),
-        cache_dir: cache.clone(),
+        cache_dir: cache_path.clone(),
         tried: tried.to_vec(),
         offline,
         reason,
     };
-    let fetch = |file: &str| {
-        repo.download_file()
-            .filename(file)
-            .revision(revision.clone())
-            .local_files_only(offline)
-            .send()
+    // Ok(None): the repository has no such file (or, offline, the cache).
+    let fetch = |file: &str| -> Result<Option<PathBuf>, String> {
+        if let Some(p) = cached.get(file) {
+            return Ok(Some(p));
+        }
+        match &api {
+            None => Ok(None),
+            Some(api) => match api.download(file) {
+                Ok(p) => Ok(Some(p)),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(format!("fetching {file} failed: {e}")),
+            },
+        }
+    };
+    let missing = |file: &str| {
+        if offline {
+            format!("{file} is not in the cache")
+        } else {
+            format!("the repository has no {file}")
+        }
     };
     let mut snapshot = None;
     for file in REQUIRED {
         tried.push(file.to_string());
-        let p = fetch(file).map_err(|e| unavailable(&tried, describe(file, &e)))?;
+        let p = fetch(file)
+            .map_err(|e| unavailable(&tried, e))?
+            .ok_or_else(|| unavailable(&tried, missing(file)))?;
         snapshot.get_or_insert_with(|| p.parent().map(Path::to_path_buf).unwrap_or_default());
     }
-    let mut weights = None;
+    let mut have_weights = false;
     for file in WEIGHTS {
         tried.push(file.to_string());
-        match fetch(file) {
-            Ok(p) => {
-                weights = Some(p);
-                break;
-            }
-            Err(HFError::EntryNotFound { .. } | HFError::LocalEntryNotFound { .. }) => continue,
-            Err(e) => return Err(unavailable(&tried, describe(file, &e))),
+        if fetch(file).map_err(|e| unavailable(&tried, e))?.is_some() {
+            have_weights = true;
+            break;
         }
     }
-    if weights.is_none() {
+    if !have_weights {
         return Err(unavailable(
             &tried,
             format!("neither {} was found", WEIGHTS.join(" nor ")),
         ));
     }
     for file in OPTIONAL {
-        // Optional: absent upstream or uncached offline is fine.
+        // Optional upstream; a network failure here must not stop a run
+        // whose required files are all present.
         let _ = fetch(file);
     }
     Ok(snapshot.expect("REQUIRED is not empty"))
-}
-
-fn describe(file: &str, e: &HFError) -> String {
-    match e {
-        HFError::LocalEntryNotFound { .. } => format!("{file} is not in the cache"),
-        HFError::EntryNotFound { .. } => format!("the repository has no {file}"),
-        HFError::RepoNotFound { .. } => "no such repository on the Hub".to_string(),
-        other => format!("fetching {file} failed: {other}"),
-    }
 }
 
 /// A model repository found in the cache.
 #[derive(Debug, Clone)]
 pub struct CachedModel {
     pub repo_id: String,
-    /// Refs (e.g. `main`) or, where none, short commit hashes.
+    /// Refs (e.g. `main`) and the snapshots they point to.
     pub revisions: Vec<String>,
     pub size_on_disk: u64,
-    /// Whether some revision holds every file a translation needs.
+    /// Whether some snapshot holds every file a translation needs.
     pub complete: bool,
     pub path: PathBuf,
 }
 
-/// Model repositories in the Hugging Face cache, sorted by id.
-pub fn cached_models() -> Result<Vec<CachedModel>, HubError> {
-    let sync = hf_hub::HFClientSync::from_inner(client()?).map_err(HubError::Client)?;
-    let info = sync.scan_cache().send().map_err(HubError::Client)?;
-    let mut models: Vec<_> = info
-        .repos
-        .into_iter()
-        .filter(|r| r.repo_type == "model")
-        .map(|r| CachedModel {
-            revisions: r
-                .revisions
-                .iter()
-                .flat_map(|rev| {
-                    if rev.refs.is_empty() {
-                        vec![rev.commit_hash.chars().take(12).collect()]
-                    } else {
-                        rev.refs.clone()
-                    }
-                })
-                .collect(),
-            complete: r.revisions.iter().any(|rev| {
-                let has = |f: &str| rev.files.iter().any(|x| x.file_name == f);
-                REQUIRED.iter().all(|f| has(f)) && WEIGHTS.iter().any(|f| has(f))
-            }),
-            repo_id: r.repo_id,
-            size_on_disk: r.size_on_disk,
-            path: r.repo_path,
-        })
-        .collect();
+/// Model repositories in the Hugging Face cache (`models--owner--name`
+/// folders), sorted by id. A missing cache folder is an empty list.
+pub fn cached_models() -> std::io::Result<Vec<CachedModel>> {
+    let dir = cache_dir();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut models = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_prefix("models--") else {
+            continue;
+        };
+        let path = entry.path();
+        let mut revisions: Vec<String> = walkdir::WalkDir::new(path.join("refs"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| {
+                let r = e.path().strip_prefix(path.join("refs")).ok()?;
+                Some(r.to_string_lossy().into_owned())
+            })
+            .collect();
+        revisions.sort();
+        let snapshots: Vec<PathBuf> = std::fs::read_dir(path.join("snapshots"))
+            .map(|rd| rd.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default();
+        let complete = snapshots.iter().any(|s| {
+            REQUIRED.iter().all(|f| s.join(f).exists())
+                && WEIGHTS.iter().any(|f| s.join(f).exists())
+        });
+        let size_on_disk = walkdir::WalkDir::new(path.join("blobs"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum();
+        models.push(CachedModel {
+            repo_id: id.replace("--", "/"),
+            revisions,
+            size_on_disk,
+            complete,
+            path,
+        });
+    }
     models.sort_by(|a, b| a.repo_id.cmp(&b.repo_id));
     Ok(models)
 }

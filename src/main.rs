@@ -139,7 +139,7 @@ fn models() -> io::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let cache = tarjama::hub::cache_dir().map_err(io::Error::other)?;
+    let cache = tarjama::hub::cache_dir();
     let mut out = io::stdout().lock();
     if list.is_empty() {
         writeln!(out, "no models cached in {}", cache.display())?;
