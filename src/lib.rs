@@ -5,7 +5,9 @@
 //! The pipeline is one module per stage:
 //! - [`document`]: reading input text and splitting it into paragraphs and
 //!   sentences with byte offsets into the original;
-//! - [`segment`]: the Arabic-aware sentence boundary rules.
+//! - [`segment`]: the Arabic-aware sentence boundary rules;
+//! - [`tokenizer`]: the Marian SentencePiece tokenizer (text to ids and back).
 
 pub mod document;
 pub mod segment;
+pub mod tokenizer;

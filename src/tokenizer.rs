@@ -1,0 +1,777 @@
+//! The Marian (OPUS-MT) tokenizer: text to model ids and back, identical to
+//! Hugging Face transformers' `MarianTokenizer` (the slow, SentencePiece-based
+//! one). It owns everything between a string and the ids the Marian model
+//! sees: the source/target SentencePiece unigram models (loaded from the
+//! `.spm` protobufs with `sentencepiece-model`, run with the `tokenizers`
+//! crate's `Precompiled` normalizer, `Metaspace` pre-tokenizer and `Unigram`
+//! model, configured as transformers' `SpmConverter` does), the shared
+//! `vocab.json` that maps pieces to model ids (Marian ids are *not* the
+//! SentencePiece ids), the `>>xx<<` target-language prefix, `</s>`, optional
+//! truncation, and decoding back to text with the reference's rules for
+//! special tokens and whitespace. It does not know the model's config: the
+//! pipeline takes pad / eos ids for generation from `config.json`, but this
+//! vocab is the source of truth for pieces.
+//!
+//! A model folder holds either
+//! - `source.spm`, `target.spm` and `vocab.json` (what OPUS-MT ships), or
+//! - `source.tokenizer.json`, `target.tokenizer.json` and `vocab.json`: the
+//!   two SentencePiece models already converted to the `tokenizers` JSON
+//!   format, as [`MarianTokenizer::save_tokenizer_json`] writes them (the
+//!   Unigram vocab in SentencePiece id order, control pieces such as `<s>`
+//!   listed as special added tokens).
+//!
+//! If both are present, the `.spm` files win.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sentencepiece_model::{ModelProto, SentencePieceModel, Type as PieceType};
+use tokenizers::models::unigram::Unigram;
+use tokenizers::normalizers::{NormalizerWrapper, Precompiled, Replace, Sequence};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+use tokenizers::pre_tokenizers::sequence::Sequence as PreSequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{
+    AddedToken, NormalizedString, Normalizer, OffsetReferential, OffsetType,
+    PreTokenizedString, PreTokenizer, SplitDelimiterBehavior, Tokenizer,
+};
+
+/// File names of a Marian model folder.
+pub const SOURCE_SPM: &str = "source.spm";
+pub const TARGET_SPM: &str = "target.spm";
+pub const VOCAB_JSON: &str = "vocab.json";
+pub const SOURCE_TOKENIZER_JSON: &str = "source.tokenizer.json";
+pub const TARGET_TOKENIZER_JSON: &str = "target.tokenizer.json";
+
+const EOS: &str = "</s>";
+const UNK: &str = "<unk>";
+const PAD: &str = "<pad>";
+const SPACE: char = '▁';
+
+/// Why a tokenizer could not be loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid SentencePiece model: {reason}", path.display())]
+    InvalidSpm { path: PathBuf, reason: String },
+    #[error("{} is not a valid tokenizers JSON file: {reason}", path.display())]
+    InvalidTokenizerJson { path: PathBuf, reason: String },
+    #[error("{} is not a valid Marian vocab.json: {reason}", path.display())]
+    InvalidVocab { path: PathBuf, reason: String },
+    #[error(
+        "{} has no `{token}` entry; a Marian vocab.json needs `</s>`, `<unk>` and `<pad>`",
+        path.display()
+    )]
+    MissingSpecialToken { path: PathBuf, token: &'static str },
+    #[error("{} is not supported: {reason}", path.display())]
+    Unsupported { path: PathBuf, reason: String },
+    #[error(
+        "{} has neither {SOURCE_SPM}/{TARGET_SPM} nor {SOURCE_TOKENIZER_JSON}/{TARGET_TOKENIZER_JSON}",
+        dir.display()
+    )]
+    NoModelFiles { dir: PathBuf },
+    #[error("token id {id} is neither in vocab.json nor in the source SentencePiece model")]
+    IdOutOfRange { id: u32 },
+    #[error("SentencePiece segmentation failed: {0}")]
+    Segmentation(String),
+    #[error("cannot write {}: {reason}", path.display())]
+    Write { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = TokenizerError> = std::result::Result<T, E>;
+
+/// How SentencePiece's decoder treats a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PieceKind {
+    Normal,
+    Control,
+    Unknown,
+}
+
+/// One SentencePiece model, as the encoder and the decoder need it.
+#[derive(Clone)]
+struct SpmModel {
+    normalizer: NormalizerWrapper,
+    pre_tokenizer: Option<PreTokenizerWrapper>,
+    /// Only pieces SentencePiece can emit from text: control pieces (`<s>`,
+    /// `</s>`) and unused ones are left out so that literal text never
+    /// matches them, as in SentencePiece's own lattice.
+    unigram: Unigram,
+    /// Every piece of the model, for `DecodePieces`; absent pieces decode as
+    /// SentencePiece's unknown pieces do (copied verbatim).
+    kinds: HashMap<String, PieceKind>,
+    unk_piece: String,
+    unk_surface: String,
+    /// `add_dummy_prefix || remove_extra_whitespaces`: leading `▁` of the
+    /// first visible piece is dropped on decode.
+    strip_leading_space: bool,
+    /// Everything needed to write the model back as a `tokenizers` JSON file.
+    all_pieces: Vec<(String, f64, PieceKind)>,
+    unk_id: usize,
+}
+
+impl SpmModel {
+    fn from_spm_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| TokenizerError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let invalid = |reason: String| TokenizerError::InvalidSpm {
+            path: path.to_owned(),
+            reason,
+        };
+        let model = SentencePieceModel::from_slice(&bytes)
+            .map_err(|e| invalid(format!("protobuf decoding failed ({e})")))?;
+        let proto: &ModelProto = &model;
+        if proto.pieces.is_empty() {
+            return Err(invalid("the model has no pieces".into()));
+        }
+        let unsupported = |reason: &str| TokenizerError::Unsupported {
+            path: path.to_owned(),
+            reason: reason.into(),
+        };
+        let trainer = proto.trainer_spec.clone().unwrap_or_default();
+        if trainer.model_type() != sentencepiece_model::ModelType::Unigram {
+            return Err(unsupported(
+                "only unigram SentencePiece models are supported (Marian uses unigram)",
+            ));
+        }
+        if trainer.byte_fallback() {
+            return Err(unsupported("byte-fallback SentencePiece models"));
+        }
+        let norm = proto.normalizer_spec.clone().unwrap_or_default();
+        if proto
+            .denormalizer_spec
+            .as_ref()
+            .is_some_and(|d| !d.precompiled_charsmap().is_empty())
+        {
+            return Err(unsupported("SentencePiece models with a denormalizer"));
+        }
+
+        let mut all_pieces = Vec::with_capacity(proto.pieces.len());
+        let mut unk_id = None;
+        let mut user_defined = Vec::new();
+        for (id, p) in proto.pieces.iter().enumerate() {
+            let piece = p.piece().to_owned();
+            if piece.is_empty() {
+                return Err(invalid(format!("piece {id} is empty")));
+            }
+            let kind = match p.r#type() {
+                PieceType::Normal | PieceType::Unused => PieceKind::Normal,
+                PieceType::UserDefined => {
+                    user_defined.push(piece.clone());
+                    PieceKind::Normal
+                }
+                PieceType::Control => PieceKind::Control,
+                PieceType::Unknown => {
+                    if unk_id.replace(id).is_some() {
+                        return Err(invalid("more than one unknown piece".into()));
+                    }
+                    PieceKind::Unknown
+                }
+                PieceType::Byte => return Err(unsupported("byte pieces")),
+            };
+            all_pieces.push((piece, f64::from(p.score()), kind));
+        }
+        let unk_id = unk_id.ok_or_else(|| invalid("the model has no unknown piece".into()))?;
+        let unigram_pieces: Vec<(String, f64)> = proto
+            .pieces
+            .iter()
+            .filter(|p| matches!(p.r#type(), PieceType::Normal | PieceType::UserDefined))
+            .map(|p| (p.piece().to_owned(), f64::from(p.score())))
+            .collect();
+
+        let normalizer = spm_normalizer(
+            norm.precompiled_charsmap(),
+            norm.remove_extra_whitespaces(),
+            norm.escape_whitespaces(),
+            norm.add_dummy_prefix(),
+        )
+        .map_err(|e| invalid(format!("bad normalizer: {e}")))?;
+        let pre_tokenizer = spm_pre_tokenizer(norm.add_dummy_prefix(), &user_defined)
+            .map_err(|e| invalid(format!("bad user-defined pieces: {e}")))?;
+        let unk_surface = if trainer.unk_surface.is_some() {
+            trainer.unk_surface().to_owned()
+        } else {
+            " \u{2047} ".to_owned()
+        };
+        Self::assemble(
+            all_pieces,
+            unk_id,
+            unigram_pieces,
+            normalizer,
+            pre_tokenizer,
+            unk_surface,
+            norm.add_dummy_prefix() || norm.remove_extra_whitespaces(),
+        )
+        .map_err(invalid)
+    }
+
+    /// Reads what [`SpmModel::to_tokenizer_json`] writes: a `tokenizers` JSON
+    /// with a Unigram model in SentencePiece id order, control pieces as
+    /// special added tokens. The normalizer and pre-tokenizer are taken as
+    /// stored; SentencePiece's default decoding flags are assumed.
+    fn from_tokenizer_json(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| TokenizerError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let invalid = |reason: String| TokenizerError::InvalidTokenizerJson {
+            path: path.to_owned(),
+            reason,
+        };
+        let tokenizer: Tokenizer = text.parse().map_err(|e| invalid(format!("{e}")))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| invalid(format!("{e}")))?;
+        let model = &json["model"];
+        if model["type"] != "Unigram" {
+            return Err(invalid("the model is not a Unigram model".into()));
+        }
+        let unk_id = model["unk_id"]
+            .as_u64()
+            .ok_or_else(|| invalid("the Unigram model has no unk_id".into()))?
+            as usize;
+        let control: HashSet<&str> = json["added_tokens"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["special"] == true)
+            .filter_map(|t| t["content"].as_str())
+            .collect();
+        let vocab = model["vocab"]
+            .as_array()
+            .ok_or_else(|| invalid("the Unigram model has no vocab".into()))?;
+        let mut all_pieces = Vec::with_capacity(vocab.len());
+        let mut unigram_pieces = Vec::with_capacity(vocab.len());
+        for (id, entry) in vocab.iter().enumerate() {
+            let (Some(piece), Some(score)) = (entry[0].as_str(), entry[1].as_f64()) else {
+                return Err(invalid(format!("vocab entry {id} is not [piece, score]")));
+            };
+            let kind = if id == unk_id {
+                PieceKind::Unknown
+            } else if control.contains(piece) {
+                PieceKind::Control
+            } else {
+                unigram_pieces.push((piece.to_owned(), score));
+                PieceKind::Normal
+            };
+            all_pieces.push((piece.to_owned(), score, kind));
+        }
+        if unk_id >= all_pieces.len() {
+            return Err(invalid(format!("unk_id {unk_id} is outside the vocab")));
+        }
+        let normalizer = tokenizer
+            .get_normalizer()
+            .cloned()
+            .unwrap_or_else(|| Sequence::new(vec![]).into());
+        let pre_tokenizer = tokenizer.get_pre_tokenizer().cloned();
+        Self::assemble(
+            all_pieces,
+            unk_id,
+            unigram_pieces,
+            normalizer,
+            pre_tokenizer,
+            " \u{2047} ".to_owned(),
+            true,
+        )
+        .map_err(invalid)
+    }
+
+    fn assemble(
+        all_pieces: Vec<(String, f64, PieceKind)>,
+        unk_id: usize,
+        mut unigram_pieces: Vec<(String, f64)>,
+        normalizer: NormalizerWrapper,
+        pre_tokenizer: Option<PreTokenizerWrapper>,
+        unk_surface: String,
+        strip_leading_space: bool,
+    ) -> Result<Self, String> {
+        let unk_piece = all_pieces[unk_id].0.clone();
+        // The Unigram model needs its unknown piece in the vocab; a score of
+        // 0 never lowers its minimum score, which sets the unknown penalty.
+        unigram_pieces.push((unk_piece.clone(), 0.0));
+        let unigram_unk = unigram_pieces.len() - 1;
+        let unigram = Unigram::from(unigram_pieces, Some(unigram_unk), false)
+            .map_err(|e| format!("cannot build the unigram model: {e}"))?;
+        let kinds = all_pieces
+            .iter()
+            .map(|(p, _, k)| (p.clone(), *k))
+            .collect();
+        Ok(Self {
+            normalizer,
+            pre_tokenizer,
+            unigram,
+            kinds,
+            unk_piece,
+            unk_surface,
+            strip_leading_space,
+            all_pieces,
+            unk_id,
+        })
+    }
+
+    /// SentencePiece `encode(text, out_type=str)`: pieces, with runs of
+    /// unknown characters fused into one piece holding their surface.
+    fn pieces(&self, text: &str, out: &mut Vec<String>) -> Result<()> {
+        let seg = |e: tokenizers::Error| TokenizerError::Segmentation(e.to_string());
+        let mut normalized = NormalizedString::from(text);
+        self.normalizer.normalize(&mut normalized).map_err(seg)?;
+        // SentencePiece yields nothing for text that normalizes to nothing;
+        // Metaspace would still add its dummy prefix.
+        if normalized.is_empty() {
+            return Ok(());
+        }
+        let mut pre = PreTokenizedString::from(normalized);
+        if let Some(pt) = &self.pre_tokenizer {
+            pt.pre_tokenize(&mut pre).map_err(seg)?;
+        }
+        for (split, _, _) in pre.get_splits(OffsetReferential::Normalized, OffsetType::Byte) {
+            out.extend(self.unigram.encode(split).map_err(seg)?);
+        }
+        Ok(())
+    }
+
+    /// SentencePiece `decode_pieces`.
+    fn decode_pieces(&self, pieces: &[&str], out: &mut String) {
+        let mut text = String::new();
+        for piece in pieces {
+            let kind = self.kinds.get(*piece).copied().unwrap_or(PieceKind::Unknown);
+            match kind {
+                PieceKind::Control => {}
+                PieceKind::Unknown if *piece == self.unk_piece => text.push_str(&self.unk_surface),
+                // A piece the model does not know is copied, `▁` and all.
+                PieceKind::Unknown => text.push_str(piece),
+                PieceKind::Normal => {
+                    let mut piece = *piece;
+                    // With remove_extra_whitespaces, every piece keeps losing
+                    // its leading `▁` until some text has been produced.
+                    if self.strip_leading_space && text.is_empty() {
+                        piece = piece.strip_prefix(SPACE).unwrap_or(piece);
+                    }
+                    text.extend(piece.chars().map(|c| if c == SPACE { ' ' } else { c }));
+                }
+            }
+        }
+        out.push_str(&text);
+    }
+
+    fn to_tokenizer_json(&self) -> Result<String, String> {
+        let vocab: Vec<(String, f64)> = self
+            .all_pieces
+            .iter()
+            .map(|(p, s, _)| (p.clone(), *s))
+            .collect();
+        let unigram =
+            Unigram::from(vocab, Some(self.unk_id), false).map_err(|e| e.to_string())?;
+        let mut tokenizer = Tokenizer::new(unigram);
+        tokenizer
+            .with_normalizer(Some(self.normalizer.clone()))
+            .map_err(|e| e.to_string())?;
+        tokenizer.with_pre_tokenizer(self.pre_tokenizer.clone());
+        let control: Vec<AddedToken> = self
+            .all_pieces
+            .iter()
+            .filter(|(_, _, k)| *k == PieceKind::Control)
+            .map(|(p, _, _)| AddedToken::from(p.clone(), true).normalized(false))
+            .collect();
+        tokenizer
+            .add_special_tokens(control)
+            .map_err(|e| e.to_string())?;
+        tokenizer.to_string(true).map_err(|e| e.to_string())
+    }
+}
+
+/// SentencePiece's normalizer as a `tokenizers` normalizer sequence, in
+/// SentencePiece's order (as transformers' `SpmConverter` builds it).
+fn spm_normalizer(
+    charsmap: &[u8],
+    remove_extra_whitespaces: bool,
+    escape_whitespaces: bool,
+    add_dummy_prefix: bool,
+) -> tokenizers::Result<NormalizerWrapper> {
+    let regex = tokenizers::normalizers::replace::ReplacePattern::Regex;
+    let mut steps: Vec<NormalizerWrapper> = Vec::new();
+    if !charsmap.is_empty() {
+        steps.push(Precompiled::from(charsmap)?.into());
+    }
+    if remove_extra_whitespaces {
+        // Only spaces count: SentencePiece leaves other whitespace alone
+        // (its charsmap has already mapped tabs and newlines to spaces).
+        steps.push(Replace::new(regex(r"\A +| +\z".into()), "")?.into());
+        steps.push(Replace::new(regex(" {2,}".into()), " ")?.into());
+    }
+    if escape_whitespaces {
+        steps.push(Replace::new(" ", SPACE.to_string())?.into());
+    }
+    if add_dummy_prefix {
+        // Metaspace adds no prefix to text that already starts with `▁`;
+        // SentencePiece always does.
+        steps.push(Replace::new(regex(r"\A▁".into()), "▁▁")?.into());
+    }
+    Ok(Sequence::new(steps).into())
+}
+
+fn spm_pre_tokenizer(
+    add_dummy_prefix: bool,
+    user_defined: &[String],
+) -> tokenizers::Result<Option<PreTokenizerWrapper>> {
+    let mut steps: Vec<PreTokenizerWrapper> = Vec::new();
+    if add_dummy_prefix {
+        steps.push(Metaspace::new(SPACE, PrependScheme::Always, false).into());
+    }
+    if !user_defined.is_empty() {
+        // SentencePiece emits user-defined pieces whole: isolate them.
+        let mut sorted: Vec<&String> = user_defined.iter().collect();
+        sorted.sort_by_key(|p| std::cmp::Reverse(p.chars().count()));
+        let pattern = sorted
+            .iter()
+            .map(|p| regex_escape(p))
+            .collect::<Vec<_>>()
+            .join("|");
+        steps.push(
+            Split::new(
+                SplitPattern::Regex(pattern),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )?
+            .into(),
+        );
+    }
+    Ok((!steps.is_empty()).then(|| PreSequence::new(steps).into()))
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Python's `str.isspace`, for the reference's final `strip()`.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Marian's tokenizer: source-side encoding, target-side decoding.
+#[derive(Clone)]
+pub struct MarianTokenizer {
+    source: SpmModel,
+    target: SpmModel,
+    vocab: HashMap<String, u32>,
+    id_to_token: HashMap<u32, String>,
+    eos_id: u32,
+    unk_id: u32,
+    pad_id: u32,
+    max_length: Option<usize>,
+}
+
+impl std::fmt::Debug for MarianTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MarianTokenizer")
+            .field("vocab_size", &self.vocab.len())
+            .field("eos_id", &self.eos_id)
+            .field("unk_id", &self.unk_id)
+            .field("pad_id", &self.pad_id)
+            .field("max_length", &self.max_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MarianTokenizer {
+    /// Loads a model folder: `source.spm`, `target.spm`, `vocab.json`, or
+    /// `source.tokenizer.json`, `target.tokenizer.json`, `vocab.json`.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let vocab = dir.join(VOCAB_JSON);
+        let (src_spm, tgt_spm) = (dir.join(SOURCE_SPM), dir.join(TARGET_SPM));
+        if src_spm.exists() || tgt_spm.exists() {
+            return Self::from_files(src_spm, tgt_spm, vocab);
+        }
+        let (src_json, tgt_json) = (dir.join(SOURCE_TOKENIZER_JSON), dir.join(TARGET_TOKENIZER_JSON));
+        if src_json.exists() || tgt_json.exists() {
+            return Self::from_tokenizer_json_files(src_json, tgt_json, vocab);
+        }
+        Err(TokenizerError::NoModelFiles {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Loads the two SentencePiece models and the shared vocab.
+    pub fn from_files(
+        source_spm: impl AsRef<Path>,
+        target_spm: impl AsRef<Path>,
+        vocab_json: impl AsRef<Path>,
+    ) -> Result<Self> {
+        let source = SpmModel::from_spm_file(source_spm.as_ref())?;
+        let target = SpmModel::from_spm_file(target_spm.as_ref())?;
+        Self::new(source, target, vocab_json.as_ref())
+    }
+
+    /// Loads the two models from `tokenizers` JSON files (see the module doc).
+    pub fn from_tokenizer_json_files(
+        source_json: impl AsRef<Path>,
+        target_json: impl AsRef<Path>,
+        vocab_json: impl AsRef<Path>,
+    ) -> Result<Self> {
+        let source = SpmModel::from_tokenizer_json(source_json.as_ref())?;
+        let target = SpmModel::from_tokenizer_json(target_json.as_ref())?;
+        Self::new(source, target, vocab_json.as_ref())
+    }
+
+    fn new(source: SpmModel, target: SpmModel, vocab_path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(vocab_path).map_err(|source| TokenizerError::Io {
+            path: vocab_path.to_owned(),
+            source,
+        })?;
+        let invalid = |reason: String| TokenizerError::InvalidVocab {
+            path: vocab_path.to_owned(),
+            reason,
+        };
+        let vocab: HashMap<String, u32> = serde_json::from_str(&text).map_err(|e| {
+            invalid(format!(
+                "expected a JSON object mapping pieces to ids ({e})"
+            ))
+        })?;
+        let mut id_to_token = HashMap::with_capacity(vocab.len());
+        for (token, &id) in &vocab {
+            if let Some(other) = id_to_token.insert(id, token.clone()) {
+                return Err(invalid(format!(
+                    "id {id} is used by both {other:?} and {token:?}"
+                )));
+            }
+        }
+        let special = |token: &'static str| {
+            vocab
+                .get(token)
+                .copied()
+                .ok_or_else(|| TokenizerError::MissingSpecialToken {
+                    path: vocab_path.to_owned(),
+                    token,
+                })
+        };
+        Ok(Self {
+            eos_id: special(EOS)?,
+            unk_id: special(UNK)?,
+            pad_id: special(PAD)?,
+            source,
+            target,
+            vocab,
+            id_to_token,
+            max_length: None,
+        })
+    }
+
+    /// Truncates every encoding to at most `max_length` ids, `</s>`
+    /// included (the reference's `truncation=True, max_length=...`); `None`
+    /// keeps everything. A `max_length` of 0 is treated as 1.
+    pub fn with_truncation(mut self, max_length: Option<usize>) -> Self {
+        self.max_length = max_length;
+        self
+    }
+
+    pub fn max_length(&self) -> Option<usize> {
+        self.max_length
+    }
+
+    /// Encodes one source sentence: `tokenizer(text)["input_ids"]`.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.encode_with(&self.source, text)
+    }
+
+    /// Encodes one target sentence with the target SentencePiece model:
+    /// `tokenizer(text_target=text)["input_ids"]`.
+    pub fn encode_target(&self, text: &str) -> Result<Vec<u32>> {
+        self.encode_with(&self.target, text)
+    }
+
+    /// Encodes many source sentences in parallel.
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        texts.par_iter().map(|t| self.encode(t)).collect()
+    }
+
+    fn encode_with(&self, spm: &SpmModel, text: &str) -> Result<Vec<u32>> {
+        let mut pieces = Vec::new();
+        let mut ids = Vec::new();
+        for segment in split_special(text) {
+            match segment {
+                Segment::Special(token) => ids.push(self.vocab[token]),
+                Segment::Text(mut text) => {
+                    // The reference looks for a language code at the start of
+                    // every chunk between special tokens, and takes anything
+                    // up to the first `<<`, known code or not.
+                    if text.starts_with(">>") {
+                        if let Some(end) = text.find("<<") {
+                            ids.push(self.token_to_id_or_unk(&text[..end + 2]));
+                            text = &text[end + 2..];
+                        }
+                    }
+                    pieces.clear();
+                    spm.pieces(text, &mut pieces)?;
+                    ids.extend(pieces.iter().map(|p| self.token_to_id_or_unk(p)));
+                }
+            }
+        }
+        if let Some(max) = self.max_length {
+            ids.truncate(max.max(1) - 1);
+        }
+        ids.push(self.eos_id);
+        Ok(ids)
+    }
+
+    fn token_to_id_or_unk(&self, piece: &str) -> u32 {
+        self.vocab.get(piece).copied().unwrap_or(self.unk_id)
+    }
+
+    /// Decodes ids to text as `tokenizer.decode(ids, skip_special_tokens=...)`
+    /// does. `<unk>`, `<pad>` and `</s>` are kept verbatim unless skipped.
+    /// Ids missing from vocab.json fall back to the source model's pieces,
+    /// like the reference; ids in neither are an error.
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
+        let mut out = String::new();
+        let mut run: Vec<&str> = Vec::new();
+        // The reference decodes with the source model whenever the vocab is
+        // shared (transformers 5: `use_source_tokenizer` defaults to true).
+        let spm = &self.source;
+        for &id in ids {
+            let special = id == self.eos_id || id == self.unk_id || id == self.pad_id;
+            if special && skip_special_tokens {
+                continue;
+            }
+            let token = match self.id_to_token.get(&id) {
+                Some(t) => t.as_str(),
+                None => spm
+                    .all_pieces
+                    .get(id as usize)
+                    .map(|(p, _, _)| p.as_str())
+                    .ok_or(TokenizerError::IdOutOfRange { id })?,
+            };
+            if token == EOS || token == UNK || token == PAD {
+                spm.decode_pieces(&run, &mut out);
+                run.clear();
+                out.push_str(token);
+                out.push(' ');
+            } else {
+                run.push(token);
+            }
+        }
+        spm.decode_pieces(&run, &mut out);
+        let out = out.replace(SPACE, " ");
+        Ok(out.trim_matches(is_py_space).to_owned())
+    }
+
+    /// Decodes many id sequences in parallel.
+    pub fn decode_batch(&self, ids: &[Vec<u32>], skip_special_tokens: bool) -> Result<Vec<String>> {
+        ids.par_iter()
+            .map(|ids| self.decode(ids, skip_special_tokens))
+            .collect()
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.vocab.get(token).copied()
+    }
+
+    pub fn id_to_token(&self, id: u32) -> Option<&str> {
+        self.id_to_token.get(&id).map(String::as_str)
+    }
+
+    pub fn eos_id(&self) -> u32 {
+        self.eos_id
+    }
+
+    pub fn unk_id(&self) -> u32 {
+        self.unk_id
+    }
+
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// Number of entries in vocab.json.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+
+    /// `>>xx<<` target-language codes present in the vocab, sorted.
+    pub fn language_codes(&self) -> Vec<&str> {
+        let mut codes: Vec<&str> = self
+            .vocab
+            .keys()
+            .filter(|k| k.len() > 4 && k.starts_with(">>") && k.ends_with("<<"))
+            .map(String::as_str)
+            .collect();
+        codes.sort_unstable();
+        codes
+    }
+
+    /// Writes `source.tokenizer.json` and `target.tokenizer.json` into `dir`
+    /// (plus nothing else: copy `vocab.json` next to them to make a folder
+    /// [`MarianTokenizer::from_dir`] accepts).
+    pub fn save_tokenizer_json(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        for (name, spm) in [
+            (SOURCE_TOKENIZER_JSON, &self.source),
+            (TARGET_TOKENIZER_JSON, &self.target),
+        ] {
+            let path = dir.join(name);
+            let json = spm.to_tokenizer_json().map_err(|reason| TokenizerError::Write {
+                path: path.clone(),
+                reason,
+            })?;
+            std::fs::write(&path, json).map_err(|e| TokenizerError::Write {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+enum Segment<'a> {
+    Text(&'a str),
+    Special(&'static str),
+}
+
+/// Splits on the reference's special tokens (`</s>`, `<unk>`, `<pad>`), which
+/// it cuts out of the input before SentencePiece sees it; empty chunks are
+/// dropped, and chunks keep their surrounding spaces.
+fn split_special(text: &str) -> impl Iterator<Item = Segment<'_>> {
+    let mut rest = text;
+    let mut pending: Option<&'static str> = None;
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(special) = pending.take() {
+                return Some(Segment::Special(special));
+            }
+            if rest.is_empty() {
+                return None;
+            }
+            let found = rest.match_indices('<').find_map(|(i, _)| {
+                [EOS, UNK, PAD]
+                    .into_iter()
+                    .find(|s| rest[i..].starts_with(s))
+                    .map(|s| (i, s))
+            });
+            let (chunk, next) = match found {
+                Some((i, special)) => {
+                    pending = Some(special);
+                    (&rest[..i], &rest[i + special.len()..])
+                }
+                None => (rest, ""),
+            };
+            rest = next;
+            if !chunk.is_empty() {
+                return Some(Segment::Text(chunk));
+            }
+        }
+    })
+}

@@ -1,0 +1,160 @@
+//! Parity of `tarjama::tokenizer::MarianTokenizer` with transformers'
+//! `MarianTokenizer`, replayed from the fixture that
+//! `tests/fixtures/gen_tokenizer.py` recorded (no Python needed here).
+//! `TARJAMA_TOKENIZER_FIXTURE=DIR` points the parity tests at another
+//! generated fixture folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tarjama::tokenizer::{MarianTokenizer, TokenizerError};
+
+#[derive(Deserialize)]
+struct Fixture {
+    special_tokens: Specials,
+    vocab_size: usize,
+    encode: Vec<EncodeCase>,
+    target_encode: Vec<EncodeCase>,
+    decode: Vec<DecodeCase>,
+}
+
+#[derive(Deserialize)]
+struct Specials {
+    eos: u32,
+    unk: u32,
+    pad: u32,
+}
+
+#[derive(Deserialize)]
+struct EncodeCase {
+    name: String,
+    text: String,
+    #[serde(default)]
+    max_length: Option<usize>,
+    ids: Vec<u32>,
+    /// The reference's decode of `ids`: [keep specials, skip specials].
+    decoded: [String; 2],
+}
+
+#[derive(Deserialize)]
+struct DecodeCase {
+    name: String,
+    ids: Vec<u32>,
+    decoded: [String; 2],
+}
+
+fn fixture_dir() -> PathBuf {
+    match std::env::var_os("TARJAMA_TOKENIZER_FIXTURE") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer"),
+    }
+}
+
+fn load_fixture(dir: &Path) -> Fixture {
+    let path = dir.join("tokenizer_cases.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad {}: {e}", path.display()))
+}
+
+/// Checks every case, prints each mismatch (both sides) and the totals, and
+/// fails if any case differs.
+fn check_parity(tok: &MarianTokenizer, fx: &Fixture, label: &str) {
+    assert_eq!(tok.vocab_size(), fx.vocab_size, "vocab size");
+    assert_eq!(tok.eos_id(), fx.special_tokens.eos, "eos id");
+    assert_eq!(tok.unk_id(), fx.special_tokens.unk, "unk id");
+    assert_eq!(tok.pad_id(), fx.special_tokens.pad, "pad id");
+
+    let mut failures = Vec::new();
+    let mut checked = 0usize;
+    let mut check = |what: String, ok: bool, detail: &dyn Fn() -> String| {
+        checked += 1;
+        if !ok {
+            failures.push(format!("{what}\n{}", detail()));
+        }
+    };
+
+    for (side, cases) in [("encode", &fx.encode), ("target_encode", &fx.target_encode)] {
+        for c in cases {
+            let truncating;
+            let t = match c.max_length {
+                Some(m) => {
+                    truncating = tok.clone().with_truncation(Some(m));
+                    &truncating
+                }
+                None => tok,
+            };
+            let got = if side == "encode" {
+                t.encode(&c.text)
+            } else {
+                t.encode_target(&c.text)
+            }
+            .unwrap_or_else(|e| panic!("{side} {}: {e}", c.name));
+            check(format!("{side} ids: {}", c.name), got == c.ids, &|| {
+                format!(
+                    "  text:      {:?}\n  reference: {:?}\n  ours:      {:?}",
+                    c.text, c.ids, got
+                )
+            });
+            decode_checks(tok, &format!("{side} {}", c.name), &c.ids, &c.decoded, &mut check);
+        }
+    }
+    for c in &fx.decode {
+        decode_checks(tok, &format!("decode {}", c.name), &c.ids, &c.decoded, &mut check);
+    }
+
+    // The batch path must agree with the one-by-one path.
+    let texts: Vec<&str> = fx.encode.iter().filter(|c| c.max_length.is_none()).map(|c| c.text.as_str()).collect();
+    let batch = tok.encode_batch(&texts).unwrap();
+    let expected: Vec<&Vec<u32>> = fx.encode.iter().filter(|c| c.max_length.is_none()).map(|c| &c.ids).collect();
+    check("encode_batch".into(), batch.iter().collect::<Vec<_>>() == expected, &|| "batch differs".into());
+
+    eprintln!(
+        "{label}: {} of {checked} checks identical to MarianTokenizer ({} encode + {} target-encode inputs, {} extra decode inputs)",
+        checked - failures.len(),
+        fx.encode.len(),
+        fx.target_encode.len(),
+        fx.decode.len()
+    );
+    if let Some(first) = failures.first() {
+        panic!(
+            "{label}: {} of {checked} checks differ from MarianTokenizer; first mismatch:\n{first}",
+            failures.len()
+        );
+    }
+}
+
+fn decode_checks(
+    tok: &MarianTokenizer,
+    what: &str,
+    ids: &[u32],
+    expected: &[String; 2],
+    check: &mut impl FnMut(String, bool, &dyn Fn() -> String),
+) {
+    for (skip, want) in [(false, &expected[0]), (true, &expected[1])] {
+        let got = tok.decode(ids, skip).unwrap_or_else(|e| panic!("decode {what}: {e}"));
+        check(format!("{what} decode(skip_special_tokens={skip})"), &got == want, &|| {
+            format!("  ids:       {ids:?}\n  reference: {want:?}\n  ours:      {got:?}")
+        });
+    }
+}
+
+#[test]
+fn parity_with_marian_tokenizer_from_spm() {
+    let dir = fixture_dir();
+    let fx = load_fixture(&dir);
+    let tok = MarianTokenizer::from_dir(&dir).expect("load fixture tokenizer");
+    check_parity(&tok, &fx, &format!("{} (.spm)", dir.display()));
+}
+
+#[test]
+fn parity_with_marian_tokenizer_from_tokenizer_json_pair() {
+    let dir = fixture_dir();
+    let fx = load_fixture(&dir);
+    let tok = MarianTokenizer::from_dir(&dir).expect("load fixture tokenizer");
+    let tmp = tempfile::tempdir().unwrap();
+    tok.save_tokenizer_json(tmp.path()).unwrap();
+    std::fs::copy(dir.join("vocab.json"), tmp.path().join("vocab.json")).unwrap();
+    let reloaded = MarianTokenizer::from_dir(tmp.path()).expect("load tokenizer.json pair");
+    check_parity(&reloaded, &fx, &format!("{} (tokenizer.json pair)", dir.display()));
+}
