@@ -2,9 +2,10 @@
 //! Hugging Face transformers' `MarianTokenizer` (the slow, SentencePiece-based
 //! one). It owns everything between a string and the ids the Marian model
 //! sees: the source/target SentencePiece unigram models (loaded from the
-//! `.spm` protobufs with `sentencepiece-model`, run with the `tokenizers`
-//! crate's `Precompiled` normalizer, `Metaspace` pre-tokenizer and `Unigram`
-//! model, configured as transformers' `SpmConverter` does), the shared
+//! `.spm` protobufs with `sentencepiece-model`, normalized with the
+//! `tokenizers` crate's `Precompiled` normalizer and `Metaspace`
+//! pre-tokenizer configured as transformers' `SpmConverter` does, segmented
+//! by a Viterbi search that keeps SentencePiece's `f32` arithmetic), the shared
 //! `vocab.json` that maps pieces to model ids (Marian ids are *not* the
 //! SentencePiece ids), the `>>xx<<` target-language prefix, `</s>`, optional
 //! truncation, and decoding back to text with the reference's rules for
@@ -25,6 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use rayon::prelude::*;
 use sentencepiece_model::{ModelProto, SentencePieceModel, Type as PieceType};
 use tokenizers::models::unigram::Unigram;
@@ -90,6 +92,9 @@ pub type Result<T, E = TokenizerError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PieceKind {
     Normal,
+    UserDefined,
+    /// Decoded like a normal piece, never produced by encoding.
+    Unused,
     Control,
     Unknown,
 }
@@ -99,10 +104,7 @@ enum PieceKind {
 struct SpmModel {
     normalizer: NormalizerWrapper,
     pre_tokenizer: Option<PreTokenizerWrapper>,
-    /// Only pieces SentencePiece can emit from text: control pieces (`<s>`,
-    /// `</s>`) and unused ones are left out so that literal text never
-    /// matches them, as in SentencePiece's own lattice.
-    unigram: Unigram,
+    segmenter: Segmenter,
     /// Every piece of the model, for `DecodePieces`; absent pieces decode as
     /// SentencePiece's unknown pieces do (copied verbatim).
     kinds: HashMap<String, PieceKind>,
@@ -111,7 +113,8 @@ struct SpmModel {
     /// `add_dummy_prefix || remove_extra_whitespaces`: leading `▁` of the
     /// first visible piece is dropped on decode.
     strip_leading_space: bool,
-    /// Everything needed to write the model back as a `tokenizers` JSON file.
+    /// Every piece in SentencePiece id order, for the `tokenizers` JSON
+    /// export and for decoding ids missing from vocab.json.
     all_pieces: Vec<(String, f64, PieceKind)>,
     unk_id: usize,
 }
@@ -163,10 +166,11 @@ impl SpmModel {
                 return Err(invalid(format!("piece {id} is empty")));
             }
             let kind = match p.r#type() {
-                PieceType::Normal | PieceType::Unused => PieceKind::Normal,
+                PieceType::Normal => PieceKind::Normal,
+                PieceType::Unused => PieceKind::Unused,
                 PieceType::UserDefined => {
                     user_defined.push(piece.clone());
-                    PieceKind::Normal
+                    PieceKind::UserDefined
                 }
                 PieceType::Control => PieceKind::Control,
                 PieceType::Unknown => {
@@ -180,12 +184,6 @@ impl SpmModel {
             all_pieces.push((piece, f64::from(p.score()), kind));
         }
         let unk_id = unk_id.ok_or_else(|| invalid("the model has no unknown piece".into()))?;
-        let unigram_pieces: Vec<(String, f64)> = proto
-            .pieces
-            .iter()
-            .filter(|p| matches!(p.r#type(), PieceType::Normal | PieceType::UserDefined))
-            .map(|p| (p.piece().to_owned(), f64::from(p.score())))
-            .collect();
 
         let normalizer = spm_normalizer(
             norm.precompiled_charsmap(),
@@ -204,7 +202,6 @@ impl SpmModel {
         Self::assemble(
             all_pieces,
             unk_id,
-            unigram_pieces,
             normalizer,
             pre_tokenizer,
             unk_surface,
@@ -247,8 +244,14 @@ impl SpmModel {
         let vocab = model["vocab"]
             .as_array()
             .ok_or_else(|| invalid("the Unigram model has no vocab".into()))?;
+        let user_defined: HashSet<&str> = json["added_tokens"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["special"] == false)
+            .filter_map(|t| t["content"].as_str())
+            .collect();
         let mut all_pieces = Vec::with_capacity(vocab.len());
-        let mut unigram_pieces = Vec::with_capacity(vocab.len());
         for (id, entry) in vocab.iter().enumerate() {
             let (Some(piece), Some(score)) = (entry[0].as_str(), entry[1].as_f64()) else {
                 return Err(invalid(format!("vocab entry {id} is not [piece, score]")));
@@ -257,8 +260,9 @@ impl SpmModel {
                 PieceKind::Unknown
             } else if control.contains(piece) {
                 PieceKind::Control
+            } else if user_defined.contains(piece) {
+                PieceKind::UserDefined
             } else {
-                unigram_pieces.push((piece.to_owned(), score));
                 PieceKind::Normal
             };
             all_pieces.push((piece.to_owned(), score, kind));
@@ -274,7 +278,6 @@ impl SpmModel {
         Self::assemble(
             all_pieces,
             unk_id,
-            unigram_pieces,
             normalizer,
             pre_tokenizer,
             " \u{2047} ".to_owned(),
@@ -286,19 +289,13 @@ impl SpmModel {
     fn assemble(
         all_pieces: Vec<(String, f64, PieceKind)>,
         unk_id: usize,
-        mut unigram_pieces: Vec<(String, f64)>,
         normalizer: NormalizerWrapper,
         pre_tokenizer: Option<PreTokenizerWrapper>,
         unk_surface: String,
         strip_leading_space: bool,
     ) -> Result<Self, String> {
         let unk_piece = all_pieces[unk_id].0.clone();
-        // The Unigram model needs its unknown piece in the vocab; a score of
-        // 0 never lowers its minimum score, which sets the unknown penalty.
-        unigram_pieces.push((unk_piece.clone(), 0.0));
-        let unigram_unk = unigram_pieces.len() - 1;
-        let unigram = Unigram::from(unigram_pieces, Some(unigram_unk), false)
-            .map_err(|e| format!("cannot build the unigram model: {e}"))?;
+        let segmenter = Segmenter::new(&all_pieces)?;
         let kinds = all_pieces
             .iter()
             .map(|(p, _, k)| (p.clone(), *k))
@@ -306,7 +303,7 @@ impl SpmModel {
         Ok(Self {
             normalizer,
             pre_tokenizer,
-            unigram,
+            segmenter,
             kinds,
             unk_piece,
             unk_surface,
@@ -332,7 +329,7 @@ impl SpmModel {
             pt.pre_tokenize(&mut pre).map_err(seg)?;
         }
         for (split, _, _) in pre.get_splits(OffsetReferential::Normalized, OffsetType::Byte) {
-            out.extend(self.unigram.encode(split).map_err(seg)?);
+            self.segmenter.segment(split, out);
         }
         Ok(())
     }
@@ -347,7 +344,7 @@ impl SpmModel {
                 PieceKind::Unknown if *piece == self.unk_piece => text.push_str(&self.unk_surface),
                 // A piece the model does not know is copied, `▁` and all.
                 PieceKind::Unknown => text.push_str(piece),
-                PieceKind::Normal => {
+                PieceKind::Normal | PieceKind::UserDefined | PieceKind::Unused => {
                     let mut piece = *piece;
                     // With remove_extra_whitespaces, every piece keeps losing
                     // its leading `▁` until some text has been produced.
@@ -374,16 +371,153 @@ impl SpmModel {
             .with_normalizer(Some(self.normalizer.clone()))
             .map_err(|e| e.to_string())?;
         tokenizer.with_pre_tokenizer(self.pre_tokenizer.clone());
+        // Control pieces are special added tokens, user-defined ones plain
+        // added tokens, as transformers' SpmConverter writes them.
         let control: Vec<AddedToken> = self
             .all_pieces
             .iter()
-            .filter(|(_, _, k)| *k == PieceKind::Control)
-            .map(|(p, _, _)| AddedToken::from(p.clone(), true).normalized(false))
+            .filter(|(_, _, k)| matches!(k, PieceKind::Control | PieceKind::UserDefined))
+            .map(|(p, _, k)| AddedToken::from(p.clone(), *k == PieceKind::Control).normalized(false))
             .collect();
         tokenizer
             .add_special_tokens(control)
             .map_err(|e| e.to_string())?;
         tokenizer.to_string(true).map_err(|e| e.to_string())
+    }
+}
+
+/// SentencePiece's unigram segmentation (`Model::EncodeOptimized`): the
+/// best-scoring split of normalized text into pieces, unknown characters
+/// scored `min_score - 10` and runs of them fused into one piece. The
+/// `tokenizers` crate's `Unigram` sums scores in `f64`, SentencePiece in
+/// `f32`; on near-ties (e.g. `0`+`00` vs `00`+`0`) they pick different
+/// splits, so the search is done here with SentencePiece's arithmetic.
+#[derive(Clone)]
+struct Segmenter {
+    /// Pieces SentencePiece can emit from text: normal and user-defined ones
+    /// (control, unknown and unused pieces never match text).
+    matcher: AhoCorasick,
+    scores: Vec<PieceScore>,
+    unk_score: f32,
+}
+
+#[derive(Clone, Copy)]
+enum PieceScore {
+    Normal(f32),
+    /// SentencePiece's bonus for user-defined pieces is computed in `double`.
+    UserDefined(f64),
+}
+
+#[derive(Clone, Copy)]
+struct BestPath {
+    score: f32,
+    start: usize,
+    unknown: bool,
+}
+
+impl Segmenter {
+    fn new(pieces: &[(String, f64, PieceKind)]) -> Result<Self, String> {
+        let normal = pieces.iter().filter(|(_, _, k)| *k == PieceKind::Normal);
+        // As SentencePiece: extremes over normal pieces only, and the max
+        // starts at FLT_MIN (the smallest positive float), not at -inf.
+        let min_score = normal.clone().map(|(_, s, _)| *s as f32).fold(f32::MAX, f32::min);
+        let max_score = normal
+            .map(|(_, s, _)| *s as f32)
+            .fold(f32::MIN_POSITIVE, f32::max);
+        let mut patterns = Vec::new();
+        let mut scores = Vec::new();
+        for (piece, score, kind) in pieces {
+            let score = match kind {
+                PieceKind::Normal => PieceScore::Normal(*score as f32),
+                PieceKind::UserDefined => {
+                    PieceScore::UserDefined(f64::from(piece.len() as f32 * max_score) - 0.1)
+                }
+                _ => continue,
+            };
+            patterns.push(piece.as_str());
+            scores.push(score);
+        }
+        let matcher = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| format!("cannot index the pieces: {e}"))?;
+        Ok(Self {
+            matcher,
+            scores,
+            unk_score: min_score - 10.0,
+        })
+    }
+
+    fn segment(&self, text: &str, out: &mut Vec<String>) {
+        if text.is_empty() {
+            return;
+        }
+        let mut matches: Vec<(usize, usize, usize)> = self
+            .matcher
+            .find_overlapping_iter(text)
+            .map(|m| (m.start(), m.end(), m.pattern().as_usize()))
+            .collect();
+        // SentencePiece walks start positions left to right and, at each,
+        // its trie's prefixes shortest first; ties keep the first path found.
+        matches.sort_unstable();
+        let unset = BestPath {
+            score: 0.0,
+            start: usize::MAX,
+            unknown: false,
+        };
+        let mut best = vec![unset; text.len() + 1];
+        let mut next = matches.iter().peekable();
+        for (start, c) in text.char_indices() {
+            let till_here = best[start].score;
+            let char_len = c.len_utf8();
+            let mut has_single_char = false;
+            while let Some(&(_, end, piece)) = next.next_if(|m| m.0 == start) {
+                let candidate = match self.scores[piece] {
+                    PieceScore::Normal(s) => f64::from(s + till_here),
+                    PieceScore::UserDefined(s) => s + f64::from(till_here),
+                };
+                let node = &mut best[end];
+                if node.start == usize::MAX || candidate > f64::from(node.score) {
+                    *node = BestPath {
+                        score: candidate as f32,
+                        start,
+                        unknown: false,
+                    };
+                }
+                has_single_char |= end - start == char_len;
+            }
+            if !has_single_char {
+                let candidate = self.unk_score + till_here;
+                let node = &mut best[start + char_len];
+                if node.start == usize::MAX || candidate > node.score {
+                    *node = BestPath {
+                        score: candidate,
+                        start,
+                        unknown: true,
+                    };
+                }
+            }
+        }
+        let mut path = Vec::new();
+        let mut end = text.len();
+        while end > 0 {
+            let node = best[end];
+            path.push((node.start, end, node.unknown));
+            end = node.start;
+        }
+        let first = out.len();
+        let mut prev_unknown = false;
+        for &(start, end, unknown) in path.iter().rev() {
+            let piece = &text[start..end];
+            if unknown && prev_unknown {
+                // SentencePiece merges runs of unknown pieces into one.
+                out.last_mut().expect("previous piece").push_str(piece);
+            } else {
+                out.push(piece.to_owned());
+            }
+            prev_unknown = unknown;
+        }
+        debug_assert!(out.len() > first);
     }
 }
 
