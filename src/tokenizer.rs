@@ -29,16 +29,11 @@ use std::path::{Path, PathBuf};
 use aho_corasick::{AhoCorasick, MatchKind};
 use rayon::prelude::*;
 use sentencepiece_model::{ModelProto, SentencePieceModel, Type as PieceType};
+use base64::Engine as _;
 use tokenizers::models::unigram::Unigram;
 use tokenizers::normalizers::{NormalizerWrapper, Precompiled, Replace, Sequence};
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
-use tokenizers::pre_tokenizers::sequence::Sequence as PreSequence;
-use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{
-    AddedToken, NormalizedString, Normalizer, OffsetReferential, OffsetType,
-    PreTokenizedString, PreTokenizer, SplitDelimiterBehavior, Tokenizer,
-};
+use tokenizers::{AddedToken, Tokenizer};
 
 /// File names of a Marian model folder.
 pub const SOURCE_SPM: &str = "source.spm";
@@ -88,10 +83,11 @@ pub enum TokenizerError {
 
 pub type Result<T, E = TokenizerError> = std::result::Result<T, E>;
 
-/// How SentencePiece's decoder treats a piece.
+/// How SentencePiece treats a piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PieceKind {
     Normal,
+    /// Emitted whole, never normalized (none in OPUS-MT models).
     UserDefined,
     /// Decoded like a normal piece, never produced by encoding.
     Unused,
@@ -99,25 +95,41 @@ enum PieceKind {
     Unknown,
 }
 
+/// The `NormalizerSpec` flags that matter here.
+#[derive(Debug, Clone, Copy)]
+struct SpmFlags {
+    add_dummy_prefix: bool,
+    remove_extra_whitespaces: bool,
+    escape_whitespaces: bool,
+}
+
+impl Default for SpmFlags {
+    fn default() -> Self {
+        Self {
+            add_dummy_prefix: true,
+            remove_extra_whitespaces: true,
+            escape_whitespaces: true,
+        }
+    }
+}
+
 /// One SentencePiece model, as the encoder and the decoder need it.
 #[derive(Clone)]
 struct SpmModel {
-    normalizer: NormalizerWrapper,
-    pre_tokenizer: Option<PreTokenizerWrapper>,
+    normalizer: SpmNormalizer,
     segmenter: Segmenter,
     /// Every piece of the model, for `DecodePieces`; absent pieces decode as
     /// SentencePiece's unknown pieces do (copied verbatim).
     kinds: HashMap<String, PieceKind>,
     unk_piece: String,
     unk_surface: String,
-    /// `add_dummy_prefix || remove_extra_whitespaces`: leading `▁` of the
-    /// first visible piece is dropped on decode.
-    strip_leading_space: bool,
     /// Every piece in SentencePiece id order, for the `tokenizers` JSON
     /// export and for decoding ids missing from vocab.json.
     all_pieces: Vec<(String, f64, PieceKind)>,
     unk_id: usize,
 }
+
+const DEFAULT_UNK_SURFACE: &str = " \u{2047} ";
 
 impl SpmModel {
     fn from_spm_file(path: &Path) -> Result<Self> {
@@ -148,7 +160,9 @@ impl SpmModel {
         if trainer.byte_fallback() {
             return Err(unsupported("byte-fallback SentencePiece models"));
         }
-        let norm = proto.normalizer_spec.clone().unwrap_or_default();
+        if trainer.treat_whitespace_as_suffix() {
+            return Err(unsupported("treat_whitespace_as_suffix models"));
+        }
         if proto
             .denormalizer_spec
             .as_ref()
@@ -156,10 +170,15 @@ impl SpmModel {
         {
             return Err(unsupported("SentencePiece models with a denormalizer"));
         }
+        let norm = proto.normalizer_spec.clone().unwrap_or_default();
+        let flags = SpmFlags {
+            add_dummy_prefix: norm.add_dummy_prefix(),
+            remove_extra_whitespaces: norm.remove_extra_whitespaces(),
+            escape_whitespaces: norm.escape_whitespaces(),
+        };
 
         let mut all_pieces = Vec::with_capacity(proto.pieces.len());
         let mut unk_id = None;
-        let mut user_defined = Vec::new();
         for (id, p) in proto.pieces.iter().enumerate() {
             let piece = p.piece().to_owned();
             if piece.is_empty() {
@@ -168,10 +187,7 @@ impl SpmModel {
             let kind = match p.r#type() {
                 PieceType::Normal => PieceKind::Normal,
                 PieceType::Unused => PieceKind::Unused,
-                PieceType::UserDefined => {
-                    user_defined.push(piece.clone());
-                    PieceKind::UserDefined
-                }
+                PieceType::UserDefined => PieceKind::UserDefined,
                 PieceType::Control => PieceKind::Control,
                 PieceType::Unknown => {
                     if unk_id.replace(id).is_some() {
@@ -184,36 +200,26 @@ impl SpmModel {
             all_pieces.push((piece, f64::from(p.score()), kind));
         }
         let unk_id = unk_id.ok_or_else(|| invalid("the model has no unknown piece".into()))?;
-
-        let normalizer = spm_normalizer(
-            norm.precompiled_charsmap(),
-            norm.remove_extra_whitespaces(),
-            norm.escape_whitespaces(),
-            norm.add_dummy_prefix(),
-        )
-        .map_err(|e| invalid(format!("bad normalizer: {e}")))?;
-        let pre_tokenizer = spm_pre_tokenizer(norm.add_dummy_prefix(), &user_defined)
-            .map_err(|e| invalid(format!("bad user-defined pieces: {e}")))?;
         let unk_surface = if trainer.unk_surface.is_some() {
             trainer.unk_surface().to_owned()
         } else {
-            " \u{2047} ".to_owned()
+            DEFAULT_UNK_SURFACE.to_owned()
         };
         Self::assemble(
             all_pieces,
             unk_id,
-            normalizer,
-            pre_tokenizer,
+            norm.precompiled_charsmap(),
+            flags,
             unk_surface,
-            norm.add_dummy_prefix() || norm.remove_extra_whitespaces(),
         )
         .map_err(invalid)
     }
 
-    /// Reads what [`SpmModel::to_tokenizer_json`] writes: a `tokenizers` JSON
-    /// with a Unigram model in SentencePiece id order, control pieces as
-    /// special added tokens. The normalizer and pre-tokenizer are taken as
-    /// stored; SentencePiece's default decoding flags are assumed.
+    /// Reads what [`SpmModel::to_tokenizer_json`] (or transformers'
+    /// `SpmConverter`) writes: a Unigram model in SentencePiece id order,
+    /// control pieces as special added tokens, user-defined ones as plain
+    /// added tokens. The charsmap comes from the `Precompiled` normalizer;
+    /// the SentencePiece flags are inferred from the other steps.
     fn from_tokenizer_json(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| TokenizerError::Io {
             path: path.to_owned(),
@@ -223,7 +229,8 @@ impl SpmModel {
             path: path.to_owned(),
             reason,
         };
-        let tokenizer: Tokenizer = text.parse().map_err(|e| invalid(format!("{e}")))?;
+        // Parsing with `tokenizers` first validates the whole file.
+        let _: Tokenizer = text.parse().map_err(|e| invalid(format!("{e}")))?;
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| invalid(format!("{e}")))?;
         let model = &json["model"];
@@ -234,23 +241,19 @@ impl SpmModel {
             .as_u64()
             .ok_or_else(|| invalid("the Unigram model has no unk_id".into()))?
             as usize;
-        let control: HashSet<&str> = json["added_tokens"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|t| t["special"] == true)
-            .filter_map(|t| t["content"].as_str())
-            .collect();
+        let added = |special: bool| -> HashSet<&str> {
+            json["added_tokens"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["special"] == special)
+                .filter_map(|t| t["content"].as_str())
+                .collect()
+        };
+        let (control, user_defined) = (added(true), added(false));
         let vocab = model["vocab"]
             .as_array()
             .ok_or_else(|| invalid("the Unigram model has no vocab".into()))?;
-        let user_defined: HashSet<&str> = json["added_tokens"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|t| t["special"] == false)
-            .filter_map(|t| t["content"].as_str())
-            .collect();
         let mut all_pieces = Vec::with_capacity(vocab.len());
         for (id, entry) in vocab.iter().enumerate() {
             let (Some(piece), Some(score)) = (entry[0].as_str(), entry[1].as_f64()) else {
@@ -270,18 +273,49 @@ impl SpmModel {
         if unk_id >= all_pieces.len() {
             return Err(invalid(format!("unk_id {unk_id} is outside the vocab")));
         }
-        let normalizer = tokenizer
-            .get_normalizer()
-            .cloned()
-            .unwrap_or_else(|| Sequence::new(vec![]).into());
-        let pre_tokenizer = tokenizer.get_pre_tokenizer().cloned();
+
+        let steps: Vec<&serde_json::Value> = match json["normalizer"]["type"].as_str() {
+            Some("Sequence") => json["normalizer"]["normalizers"]
+                .as_array()
+                .map(|a| a.iter().collect())
+                .unwrap_or_default(),
+            Some(_) => vec![&json["normalizer"]],
+            None => vec![],
+        };
+        let mut charsmap = Vec::new();
+        let mut flags = SpmFlags {
+            add_dummy_prefix: false,
+            remove_extra_whitespaces: false,
+            escape_whitespaces: false,
+        };
+        for step in steps {
+            match step["type"].as_str() {
+                Some("Precompiled") => {
+                    let b64 = step["precompiled_charsmap"].as_str().unwrap_or_default();
+                    charsmap = base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .map_err(|e| invalid(format!("bad precompiled_charsmap ({e})")))?;
+                }
+                Some("Replace") if step["pattern"]["Regex"] == " {2,}" => {
+                    flags.remove_extra_whitespaces = true;
+                }
+                Some("Replace") if step["pattern"]["String"] == " " => {
+                    flags.escape_whitespaces = true;
+                }
+                _ => {}
+            }
+        }
+        let pre = &json["pre_tokenizer"];
+        flags.add_dummy_prefix = pre["type"] == "Metaspace"
+            || pre["pretokenizers"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|p| p["type"] == "Metaspace"));
         Self::assemble(
             all_pieces,
             unk_id,
-            normalizer,
-            pre_tokenizer,
-            " \u{2047} ".to_owned(),
-            true,
+            &charsmap,
+            flags,
+            DEFAULT_UNK_SURFACE.to_owned(),
         )
         .map_err(invalid)
     }
@@ -289,12 +323,16 @@ impl SpmModel {
     fn assemble(
         all_pieces: Vec<(String, f64, PieceKind)>,
         unk_id: usize,
-        normalizer: NormalizerWrapper,
-        pre_tokenizer: Option<PreTokenizerWrapper>,
+        charsmap: &[u8],
+        flags: SpmFlags,
         unk_surface: String,
-        strip_leading_space: bool,
     ) -> Result<Self, String> {
-        let unk_piece = all_pieces[unk_id].0.clone();
+        let user_defined = all_pieces
+            .iter()
+            .filter(|(_, _, k)| *k == PieceKind::UserDefined)
+            .map(|(p, _, _)| p.clone())
+            .collect();
+        let normalizer = SpmNormalizer::new(charsmap, flags, user_defined)?;
         let segmenter = Segmenter::new(&all_pieces)?;
         let kinds = all_pieces
             .iter()
@@ -302,40 +340,25 @@ impl SpmModel {
             .collect();
         Ok(Self {
             normalizer,
-            pre_tokenizer,
             segmenter,
             kinds,
-            unk_piece,
+            unk_piece: all_pieces[unk_id].0.clone(),
             unk_surface,
-            strip_leading_space,
             all_pieces,
             unk_id,
         })
     }
 
-    /// SentencePiece `encode(text, out_type=str)`: pieces, with runs of
-    /// unknown characters fused into one piece holding their surface.
-    fn pieces(&self, text: &str, out: &mut Vec<String>) -> Result<()> {
-        let seg = |e: tokenizers::Error| TokenizerError::Segmentation(e.to_string());
-        let mut normalized = NormalizedString::from(text);
-        self.normalizer.normalize(&mut normalized).map_err(seg)?;
-        // SentencePiece yields nothing for text that normalizes to nothing;
-        // Metaspace would still add its dummy prefix.
-        if normalized.is_empty() {
-            return Ok(());
-        }
-        let mut pre = PreTokenizedString::from(normalized);
-        if let Some(pt) = &self.pre_tokenizer {
-            pt.pre_tokenize(&mut pre).map_err(seg)?;
-        }
-        for (split, _, _) in pre.get_splits(OffsetReferential::Normalized, OffsetType::Byte) {
-            self.segmenter.segment(split, out);
-        }
-        Ok(())
+    /// SentencePiece `encode(text, out_type=str)`.
+    fn pieces(&self, text: &str, out: &mut Vec<String>) {
+        let normalized = self.normalizer.normalize(text);
+        self.segmenter.segment(&normalized, out);
     }
 
     /// SentencePiece `decode_pieces`.
     fn decode_pieces(&self, pieces: &[&str], out: &mut String) {
+        let strip_leading_space = self.normalizer.flags.add_dummy_prefix
+            || self.normalizer.flags.remove_extra_whitespaces;
         let mut text = String::new();
         for piece in pieces {
             let kind = self.kinds.get(*piece).copied().unwrap_or(PieceKind::Unknown);
@@ -348,7 +371,7 @@ impl SpmModel {
                     let mut piece = *piece;
                     // With remove_extra_whitespaces, every piece keeps losing
                     // its leading `▁` until some text has been produced.
-                    if self.strip_leading_space && text.is_empty() {
+                    if strip_leading_space && text.is_empty() {
                         piece = piece.strip_prefix(SPACE).unwrap_or(piece);
                     }
                     text.extend(piece.chars().map(|c| if c == SPACE { ' ' } else { c }));
@@ -358,6 +381,8 @@ impl SpmModel {
         out.push_str(&text);
     }
 
+    /// The model as a `tokenizers` JSON file, in the layout transformers'
+    /// `SpmConverter` produces.
     fn to_tokenizer_json(&self) -> Result<String, String> {
         let vocab: Vec<(String, f64)> = self
             .all_pieces
@@ -367,22 +392,158 @@ impl SpmModel {
         let unigram =
             Unigram::from(vocab, Some(self.unk_id), false).map_err(|e| e.to_string())?;
         let mut tokenizer = Tokenizer::new(unigram);
+        let flags = self.normalizer.flags;
         tokenizer
-            .with_normalizer(Some(self.normalizer.clone()))
+            .with_normalizer(Some(
+                tokenizers_normalizer(&self.normalizer.charsmap, flags).map_err(|e| e.to_string())?,
+            ))
             .map_err(|e| e.to_string())?;
-        tokenizer.with_pre_tokenizer(self.pre_tokenizer.clone());
-        // Control pieces are special added tokens, user-defined ones plain
-        // added tokens, as transformers' SpmConverter writes them.
-        let control: Vec<AddedToken> = self
+        if flags.add_dummy_prefix {
+            tokenizer.with_pre_tokenizer(Some(Metaspace::new(SPACE, PrependScheme::Always, false)));
+        }
+        let added: Vec<AddedToken> = self
             .all_pieces
             .iter()
             .filter(|(_, _, k)| matches!(k, PieceKind::Control | PieceKind::UserDefined))
             .map(|(p, _, k)| AddedToken::from(p.clone(), *k == PieceKind::Control).normalized(false))
             .collect();
         tokenizer
-            .add_special_tokens(control)
+            .add_special_tokens(added)
             .map_err(|e| e.to_string())?;
         tokenizer.to_string(true).map_err(|e| e.to_string())
+    }
+}
+
+/// SentencePiece's `Normalizer::Normalize`: longest-match rewriting with the
+/// model's precompiled charsmap (a Darts double-array trie plus the
+/// replacement strings), whitespace clean-up and `▁` escaping. The
+/// `tokenizers` crate's `Precompiled` normalizer looks rules up per grapheme
+/// and takes the shortest match, which differs from SentencePiece on
+/// combining marks (e.g. `g` + U+0301 is NFKC-composed by SentencePiece, not
+/// by `Precompiled`), so the lookup is done here as SentencePiece does it.
+#[derive(Clone)]
+struct SpmNormalizer {
+    charsmap: Vec<u8>,
+    /// Double-array units.
+    trie: Vec<u32>,
+    /// NUL-separated replacement strings the trie values point into.
+    replacements: Vec<u8>,
+    flags: SpmFlags,
+    /// User-defined pieces are copied verbatim, longest first.
+    user_defined: Vec<String>,
+}
+
+impl SpmNormalizer {
+    fn new(charsmap: &[u8], flags: SpmFlags, mut user_defined: Vec<String>) -> Result<Self, String> {
+        let (trie, replacements) = if charsmap.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let broken = || "the precompiled charsmap is broken".to_string();
+            let size_bytes: [u8; 4] = charsmap.get(..4).ok_or_else(broken)?.try_into().unwrap();
+            let trie_size = u32::from_le_bytes(size_bytes) as usize;
+            if trie_size % 4 != 0 || 4 + trie_size >= charsmap.len() {
+                return Err(broken());
+            }
+            let trie = charsmap[4..4 + trie_size]
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            (trie, charsmap[4 + trie_size..].to_vec())
+        };
+        user_defined.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        Ok(Self {
+            charsmap: charsmap.to_vec(),
+            trie,
+            replacements,
+            flags,
+            user_defined,
+        })
+    }
+
+    /// Darts `commonPrefixSearch`, keeping the longest match:
+    /// `(replacement, matched length)`.
+    fn longest_rule(&self, input: &[u8]) -> Option<(&str, usize)> {
+        let unit = |pos: usize| self.trie.get(pos).copied();
+        let offset = |u: u32| ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize;
+        let mut pos = offset(unit(0)?);
+        let mut best = None;
+        for (i, &byte) in input.iter().enumerate() {
+            pos ^= byte as usize;
+            let u = unit(pos)?;
+            if u & ((1 << 31) | 0xff) != u32::from(byte) {
+                break;
+            }
+            pos ^= offset(u);
+            if (u >> 8) & 1 == 1 {
+                let value = (unit(pos)? & ((1 << 31) - 1)) as usize;
+                best = Some((value, i + 1));
+            }
+        }
+        let (value, len) = best?;
+        let tail = self.replacements.get(value..)?;
+        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        Some((std::str::from_utf8(&tail[..end]).ok()?, len))
+    }
+
+    /// `NormalizePrefix`: the normalized form of the start of `input` and how
+    /// many bytes of it were consumed.
+    fn prefix<'a>(&'a self, input: &'a str) -> (&'a str, usize) {
+        if let Some(p) = self.user_defined.iter().find(|p| input.starts_with(p.as_str())) {
+            return (p, p.len());
+        }
+        if let Some(rule) = self.longest_rule(input.as_bytes()) {
+            return rule;
+        }
+        let len = input.chars().next().map_or(0, char::len_utf8);
+        (&input[..len], len)
+    }
+
+    fn normalize(&self, mut input: &str) -> String {
+        let flags = self.flags;
+        if flags.remove_extra_whitespaces {
+            while !input.is_empty() {
+                let (norm, len) = self.prefix(input);
+                if norm != " " {
+                    break;
+                }
+                input = &input[len..];
+            }
+        }
+        let mut out = String::with_capacity(input.len() * 3);
+        if input.is_empty() {
+            return out;
+        }
+        let space = if flags.escape_whitespaces { "▁" } else { " " };
+        if flags.add_dummy_prefix {
+            out.push_str(space);
+        }
+        let mut is_prev_space = flags.remove_extra_whitespaces;
+        while !input.is_empty() {
+            let (mut norm, len) = self.prefix(input);
+            while is_prev_space && norm.starts_with(' ') {
+                norm = &norm[1..];
+            }
+            if !norm.is_empty() {
+                for c in norm.chars() {
+                    if c == ' ' {
+                        out.push_str(space);
+                    } else {
+                        out.push(c);
+                    }
+                }
+                is_prev_space = norm.ends_with(' ');
+            }
+            input = &input[len..];
+            if !flags.remove_extra_whitespaces {
+                is_prev_space = false;
+            }
+        }
+        if flags.remove_extra_whitespaces {
+            while out.ends_with(space) {
+                out.truncate(out.len() - space.len());
+            }
+        }
+        out
     }
 }
 
@@ -521,74 +682,28 @@ impl Segmenter {
     }
 }
 
-/// SentencePiece's normalizer as a `tokenizers` normalizer sequence, in
-/// SentencePiece's order (as transformers' `SpmConverter` builds it).
-fn spm_normalizer(
+/// SentencePiece's normalizer as a `tokenizers` normalizer sequence, as
+/// transformers' `SpmConverter` writes it (used for the JSON export only).
+fn tokenizers_normalizer(
     charsmap: &[u8],
-    remove_extra_whitespaces: bool,
-    escape_whitespaces: bool,
-    add_dummy_prefix: bool,
+    flags: SpmFlags,
 ) -> tokenizers::Result<NormalizerWrapper> {
     let regex = tokenizers::normalizers::replace::ReplacePattern::Regex;
     let mut steps: Vec<NormalizerWrapper> = Vec::new();
     if !charsmap.is_empty() {
         steps.push(Precompiled::from(charsmap)?.into());
     }
-    if remove_extra_whitespaces {
-        // Only spaces count: SentencePiece leaves other whitespace alone
-        // (its charsmap has already mapped tabs and newlines to spaces).
+    if flags.remove_extra_whitespaces {
         steps.push(Replace::new(regex(r"\A +| +\z".into()), "")?.into());
         steps.push(Replace::new(regex(" {2,}".into()), " ")?.into());
     }
-    if escape_whitespaces {
+    if flags.escape_whitespaces {
         steps.push(Replace::new(" ", SPACE.to_string())?.into());
     }
-    if add_dummy_prefix {
-        // Metaspace adds no prefix to text that already starts with `▁`;
-        // SentencePiece always does.
+    if flags.add_dummy_prefix {
         steps.push(Replace::new(regex(r"\A▁".into()), "▁▁")?.into());
     }
     Ok(Sequence::new(steps).into())
-}
-
-fn spm_pre_tokenizer(
-    add_dummy_prefix: bool,
-    user_defined: &[String],
-) -> tokenizers::Result<Option<PreTokenizerWrapper>> {
-    let mut steps: Vec<PreTokenizerWrapper> = Vec::new();
-    if add_dummy_prefix {
-        steps.push(Metaspace::new(SPACE, PrependScheme::Always, false).into());
-    }
-    if !user_defined.is_empty() {
-        // SentencePiece emits user-defined pieces whole: isolate them.
-        let mut sorted: Vec<&String> = user_defined.iter().collect();
-        sorted.sort_by_key(|p| std::cmp::Reverse(p.chars().count()));
-        let pattern = sorted
-            .iter()
-            .map(|p| regex_escape(p))
-            .collect::<Vec<_>>()
-            .join("|");
-        steps.push(
-            Split::new(
-                SplitPattern::Regex(pattern),
-                SplitDelimiterBehavior::Isolated,
-                false,
-            )?
-            .into(),
-        );
-    }
-    Ok((!steps.is_empty()).then(|| PreSequence::new(steps).into()))
-}
-
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Python's `str.isspace`, for the reference's final `strip()`.
@@ -750,7 +865,7 @@ impl MarianTokenizer {
                         }
                     }
                     pieces.clear();
-                    spm.pieces(text, &mut pieces)?;
+                    spm.pieces(text, &mut pieces);
                     ids.extend(pieces.iter().map(|p| self.token_to_id_or_unk(p)));
                 }
             }

@@ -116,6 +116,9 @@ fn check_parity(tok: &MarianTokenizer, fx: &Fixture, label: &str) {
         fx.target_encode.len(),
         fx.decode.len()
     );
+    for other in failures.iter().skip(1).take(19) {
+        eprintln!("also differs: {other}");
+    }
     if let Some(first) = failures.first() {
         panic!(
             "{label}: {} of {checked} checks differ from MarianTokenizer; first mismatch:\n{first}",
