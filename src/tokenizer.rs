@@ -27,9 +27,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use aho_corasick::{AhoCorasick, MatchKind};
+use base64::Engine as _;
 use rayon::prelude::*;
 use sentencepiece_model::{ModelProto, SentencePieceModel, Type as PieceType};
-use base64::Engine as _;
 use tokenizers::models::unigram::Unigram;
 use tokenizers::normalizers::{NormalizerWrapper, Precompiled, Replace, Sequence};
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
@@ -75,8 +75,6 @@ pub enum TokenizerError {
     NoModelFiles { dir: PathBuf },
     #[error("token id {id} is neither in vocab.json nor in the source SentencePiece model")]
     IdOutOfRange { id: u32 },
-    #[error("SentencePiece segmentation failed: {0}")]
-    Segmentation(String),
     #[error("cannot write {}: {reason}", path.display())]
     Write { path: PathBuf, reason: String },
 }
@@ -334,10 +332,7 @@ impl SpmModel {
             .collect();
         let normalizer = SpmNormalizer::new(charsmap, flags, user_defined)?;
         let segmenter = Segmenter::new(&all_pieces)?;
-        let kinds = all_pieces
-            .iter()
-            .map(|(p, _, k)| (p.clone(), *k))
-            .collect();
+        let kinds = all_pieces.iter().map(|(p, _, k)| (p.clone(), *k)).collect();
         Ok(Self {
             normalizer,
             segmenter,
@@ -361,7 +356,11 @@ impl SpmModel {
             || self.normalizer.flags.remove_extra_whitespaces;
         let mut text = String::new();
         for piece in pieces {
-            let kind = self.kinds.get(*piece).copied().unwrap_or(PieceKind::Unknown);
+            let kind = self
+                .kinds
+                .get(*piece)
+                .copied()
+                .unwrap_or(PieceKind::Unknown);
             match kind {
                 PieceKind::Control => {}
                 PieceKind::Unknown if *piece == self.unk_piece => text.push_str(&self.unk_surface),
@@ -389,13 +388,13 @@ impl SpmModel {
             .iter()
             .map(|(p, s, _)| (p.clone(), *s))
             .collect();
-        let unigram =
-            Unigram::from(vocab, Some(self.unk_id), false).map_err(|e| e.to_string())?;
+        let unigram = Unigram::from(vocab, Some(self.unk_id), false).map_err(|e| e.to_string())?;
         let mut tokenizer = Tokenizer::new(unigram);
         let flags = self.normalizer.flags;
         tokenizer
             .with_normalizer(Some(
-                tokenizers_normalizer(&self.normalizer.charsmap, flags).map_err(|e| e.to_string())?,
+                tokenizers_normalizer(&self.normalizer.charsmap, flags)
+                    .map_err(|e| e.to_string())?,
             ))
             .map_err(|e| e.to_string())?;
         if flags.add_dummy_prefix {
@@ -405,7 +404,9 @@ impl SpmModel {
             .all_pieces
             .iter()
             .filter(|(_, _, k)| matches!(k, PieceKind::Control | PieceKind::UserDefined))
-            .map(|(p, _, k)| AddedToken::from(p.clone(), *k == PieceKind::Control).normalized(false))
+            .map(|(p, _, k)| {
+                AddedToken::from(p.clone(), *k == PieceKind::Control).normalized(false)
+            })
             .collect();
         tokenizer
             .add_special_tokens(added)
@@ -434,14 +435,18 @@ struct SpmNormalizer {
 }
 
 impl SpmNormalizer {
-    fn new(charsmap: &[u8], flags: SpmFlags, mut user_defined: Vec<String>) -> Result<Self, String> {
+    fn new(
+        charsmap: &[u8],
+        flags: SpmFlags,
+        mut user_defined: Vec<String>,
+    ) -> Result<Self, String> {
         let (trie, replacements) = if charsmap.is_empty() {
             (Vec::new(), Vec::new())
         } else {
             let broken = || "the precompiled charsmap is broken".to_string();
             let size_bytes: [u8; 4] = charsmap.get(..4).ok_or_else(broken)?.try_into().unwrap();
             let trie_size = u32::from_le_bytes(size_bytes) as usize;
-            if trie_size % 4 != 0 || 4 + trie_size >= charsmap.len() {
+            if !trie_size.is_multiple_of(4) || 4 + trie_size >= charsmap.len() {
                 return Err(broken());
             }
             let trie = charsmap[4..4 + trie_size]
@@ -488,7 +493,11 @@ impl SpmNormalizer {
     /// `NormalizePrefix`: the normalized form of the start of `input` and how
     /// many bytes of it were consumed.
     fn prefix<'a>(&'a self, input: &'a str) -> (&'a str, usize) {
-        if let Some(p) = self.user_defined.iter().find(|p| input.starts_with(p.as_str())) {
+        if let Some(p) = self
+            .user_defined
+            .iter()
+            .find(|p| input.starts_with(p.as_str()))
+        {
             return (p, p.len());
         }
         if let Some(rule) = self.longest_rule(input.as_bytes()) {
@@ -581,7 +590,10 @@ impl Segmenter {
         let normal = pieces.iter().filter(|(_, _, k)| *k == PieceKind::Normal);
         // As SentencePiece: extremes over normal pieces only, and the max
         // starts at FLT_MIN (the smallest positive float), not at -inf.
-        let min_score = normal.clone().map(|(_, s, _)| *s as f32).fold(f32::MAX, f32::min);
+        let min_score = normal
+            .clone()
+            .map(|(_, s, _)| *s as f32)
+            .fold(f32::MAX, f32::min);
         let max_score = normal
             .map(|(_, s, _)| *s as f32)
             .fold(f32::MIN_POSITIVE, f32::max);
@@ -746,7 +758,10 @@ impl MarianTokenizer {
         if src_spm.exists() || tgt_spm.exists() {
             return Self::from_files(src_spm, tgt_spm, vocab);
         }
-        let (src_json, tgt_json) = (dir.join(SOURCE_TOKENIZER_JSON), dir.join(TARGET_TOKENIZER_JSON));
+        let (src_json, tgt_json) = (
+            dir.join(SOURCE_TOKENIZER_JSON),
+            dir.join(TARGET_TOKENIZER_JSON),
+        );
         if src_json.exists() || tgt_json.exists() {
             return Self::from_tokenizer_json_files(src_json, tgt_json, vocab);
         }
@@ -832,7 +847,8 @@ impl MarianTokenizer {
         self.max_length
     }
 
-    /// Encodes one source sentence: `tokenizer(text)["input_ids"]`.
+    /// Encodes one source sentence: `tokenizer(text)["input_ids"]`. (Cannot
+    /// fail today; the `Result` leaves room for inputs a future model rejects.)
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         self.encode_with(&self.source, text)
     }
@@ -858,11 +874,11 @@ impl MarianTokenizer {
                     // The reference looks for a language code at the start of
                     // every chunk between special tokens, and takes anything
                     // up to the first `<<`, known code or not.
-                    if text.starts_with(">>") {
-                        if let Some(end) = text.find("<<") {
-                            ids.push(self.token_to_id_or_unk(&text[..end + 2]));
-                            text = &text[end + 2..];
-                        }
+                    if text.starts_with(">>")
+                        && let Some(end) = text.find("<<")
+                    {
+                        ids.push(self.token_to_id_or_unk(&text[..end + 2]));
+                        text = &text[end + 2..];
                     }
                     pieces.clear();
                     spm.pieces(text, &mut pieces);
@@ -972,10 +988,12 @@ impl MarianTokenizer {
             (TARGET_TOKENIZER_JSON, &self.target),
         ] {
             let path = dir.join(name);
-            let json = spm.to_tokenizer_json().map_err(|reason| TokenizerError::Write {
-                path: path.clone(),
-                reason,
-            })?;
+            let json = spm
+                .to_tokenizer_json()
+                .map_err(|reason| TokenizerError::Write {
+                    path: path.clone(),
+                    reason,
+                })?;
             std::fs::write(&path, json).map_err(|e| TokenizerError::Write {
                 path: path.clone(),
                 reason: e.to_string(),

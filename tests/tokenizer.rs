@@ -96,18 +96,44 @@ fn check_parity(tok: &MarianTokenizer, fx: &Fixture, label: &str) {
                     c.text, c.ids, got
                 )
             });
-            decode_checks(tok, &format!("{side} {}", c.name), &c.ids, &c.decoded, &mut check);
+            decode_checks(
+                tok,
+                &format!("{side} {}", c.name),
+                &c.ids,
+                &c.decoded,
+                &mut check,
+            );
         }
     }
     for c in &fx.decode {
-        decode_checks(tok, &format!("decode {}", c.name), &c.ids, &c.decoded, &mut check);
+        decode_checks(
+            tok,
+            &format!("decode {}", c.name),
+            &c.ids,
+            &c.decoded,
+            &mut check,
+        );
     }
 
     // The batch path must agree with the one-by-one path.
-    let texts: Vec<&str> = fx.encode.iter().filter(|c| c.max_length.is_none()).map(|c| c.text.as_str()).collect();
+    let texts: Vec<&str> = fx
+        .encode
+        .iter()
+        .filter(|c| c.max_length.is_none())
+        .map(|c| c.text.as_str())
+        .collect();
     let batch = tok.encode_batch(&texts).unwrap();
-    let expected: Vec<&Vec<u32>> = fx.encode.iter().filter(|c| c.max_length.is_none()).map(|c| &c.ids).collect();
-    check("encode_batch".into(), batch.iter().collect::<Vec<_>>() == expected, &|| "batch differs".into());
+    let expected: Vec<&Vec<u32>> = fx
+        .encode
+        .iter()
+        .filter(|c| c.max_length.is_none())
+        .map(|c| &c.ids)
+        .collect();
+    check(
+        "encode_batch".into(),
+        batch.iter().collect::<Vec<_>>() == expected,
+        &|| "batch differs".into(),
+    );
 
     eprintln!(
         "{label}: {} of {checked} checks identical to MarianTokenizer ({} encode + {} target-encode inputs, {} extra decode inputs)",
@@ -135,10 +161,14 @@ fn decode_checks(
     check: &mut impl FnMut(String, bool, &dyn Fn() -> String),
 ) {
     for (skip, want) in [(false, &expected[0]), (true, &expected[1])] {
-        let got = tok.decode(ids, skip).unwrap_or_else(|e| panic!("decode {what}: {e}"));
-        check(format!("{what} decode(skip_special_tokens={skip})"), &got == want, &|| {
-            format!("  ids:       {ids:?}\n  reference: {want:?}\n  ours:      {got:?}")
-        });
+        let got = tok
+            .decode(ids, skip)
+            .unwrap_or_else(|e| panic!("decode {what}: {e}"));
+        check(
+            format!("{what} decode(skip_special_tokens={skip})"),
+            &got == want,
+            &|| format!("  ids:       {ids:?}\n  reference: {want:?}\n  ours:      {got:?}"),
+        );
     }
 }
 
@@ -159,5 +189,143 @@ fn parity_with_marian_tokenizer_from_tokenizer_json_pair() {
     tok.save_tokenizer_json(tmp.path()).unwrap();
     std::fs::copy(dir.join("vocab.json"), tmp.path().join("vocab.json")).unwrap();
     let reloaded = MarianTokenizer::from_dir(tmp.path()).expect("load tokenizer.json pair");
-    check_parity(&reloaded, &fx, &format!("{} (tokenizer.json pair)", dir.display()));
+    check_parity(
+        &reloaded,
+        &fx,
+        &format!("{} (tokenizer.json pair)", dir.display()),
+    );
+}
+
+/// A fixture copy in a temp dir, with one file replaced.
+fn broken_copy(file: &str, contents: Option<&[u8]>) -> tempfile::TempDir {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer");
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["source.spm", "target.spm", "vocab.json"] {
+        std::fs::copy(src.join(name), tmp.path().join(name)).unwrap();
+    }
+    match contents {
+        Some(bytes) => std::fs::write(tmp.path().join(file), bytes).unwrap(),
+        None => std::fs::remove_file(tmp.path().join(file)).unwrap(),
+    }
+    tmp
+}
+
+fn load_error(dir: &Path) -> (TokenizerError, String) {
+    let err = MarianTokenizer::from_dir(dir).expect_err("loading should fail");
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    (err, msg)
+}
+
+#[test]
+fn missing_files_are_errors_naming_the_file() {
+    for file in ["source.spm", "target.spm", "vocab.json"] {
+        let dir = broken_copy(file, None);
+        let (err, msg) = load_error(dir.path());
+        assert!(matches!(err, TokenizerError::Io { .. }), "{file}: {err:?}");
+        assert!(msg.contains(file), "{msg}");
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let (err, _) = load_error(empty.path());
+    assert!(
+        matches!(err, TokenizerError::NoModelFiles { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn corrupt_spm_is_an_error_naming_the_file() {
+    let cases: [&[u8]; 3] = [
+        b"this is not a sentencepiece model \xff\xff\xff",
+        b"",
+        &[0x0a, 0xff, 0xff, 0xff, 0x0f],
+    ];
+    for bytes in cases {
+        let dir = broken_copy("source.spm", Some(bytes));
+        let (err, msg) = load_error(dir.path());
+        assert!(matches!(err, TokenizerError::InvalidSpm { .. }), "{err:?}");
+        assert!(
+            msg.contains("source.spm") && msg.contains("SentencePiece"),
+            "{msg}"
+        );
+    }
+    // A truncated model: valid protobuf prefix, broken message.
+    let good = std::fs::read(fixture_default().join("target.spm")).unwrap();
+    let dir = broken_copy("target.spm", Some(&good[..good.len() / 2]));
+    let (err, msg) = load_error(dir.path());
+    assert!(matches!(err, TokenizerError::InvalidSpm { .. }), "{err:?}");
+    assert!(msg.contains("target.spm"), "{msg}");
+}
+
+#[test]
+fn vocab_json_that_is_not_json_is_an_error() {
+    for bytes in [
+        &b"{\"</s>\": 0, "[..],
+        b"[\"</s>\", \"<unk>\"]",
+        b"{\"</s>\": \"zero\"}",
+    ] {
+        let dir = broken_copy("vocab.json", Some(bytes));
+        let (err, msg) = load_error(dir.path());
+        assert!(
+            matches!(err, TokenizerError::InvalidVocab { .. }),
+            "{err:?}"
+        );
+        assert!(msg.contains("vocab.json"), "{msg}");
+    }
+}
+
+#[test]
+fn vocab_without_a_special_token_is_an_error() {
+    let vocab: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(fixture_default().join("vocab.json")).unwrap(),
+    )
+    .unwrap();
+    for token in ["</s>", "<unk>", "<pad>"] {
+        let mut v = vocab.clone();
+        v.remove(token);
+        let dir = broken_copy(
+            "vocab.json",
+            Some(serde_json::to_string(&v).unwrap().as_bytes()),
+        );
+        let (err, msg) = load_error(dir.path());
+        assert!(
+            matches!(&err, TokenizerError::MissingSpecialToken { token: t, .. } if *t == token),
+            "{err:?}"
+        );
+        assert!(msg.contains("vocab.json") && msg.contains(token), "{msg}");
+    }
+}
+
+#[test]
+fn ids_outside_every_vocab_are_an_error() {
+    let tok = MarianTokenizer::from_dir(fixture_default()).unwrap();
+    let id = u32::try_from(tok.vocab_size()).unwrap() + 100_000;
+    assert!(matches!(
+        tok.decode(&[id], false),
+        Err(TokenizerError::IdOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn small_api() {
+    let tok = MarianTokenizer::from_dir(fixture_default()).unwrap();
+    assert_eq!(tok.eos_id(), 0);
+    assert_eq!(tok.unk_id(), 1);
+    assert_eq!(tok.pad_id() as usize, tok.vocab_size() - 1);
+    assert_eq!(tok.token_to_id(">>eng<<"), Some(2));
+    assert_eq!(tok.id_to_token(2), Some(">>eng<<"));
+    assert_eq!(
+        tok.language_codes(),
+        [">>deu<<", ">>eng<<", ">>fra<<", ">>spa<<"]
+    );
+    assert_eq!(tok.encode("").unwrap(), [tok.eos_id()]);
+    let ids = tok.encode(">>eng<< مرحبا").unwrap();
+    assert_eq!(ids[0], 2);
+    assert_eq!(tok.decode(&ids, true).unwrap(), ">>eng<< مرحبا");
+    let truncated = tok.clone().with_truncation(Some(3));
+    assert_eq!(truncated.encode(">>eng<< مرحبا بكم").unwrap().len(), 3);
+}
+
+fn fixture_default() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer")
 }
