@@ -1,15 +1,17 @@
 //! The Marian (OPUS-MT) tokenizer: text to model ids and back, identical to
-//! Hugging Face transformers' `MarianTokenizer` (the slow, SentencePiece-based
-//! one). It owns everything between a string and the ids the Marian model
-//! sees: the source/target SentencePiece unigram models (loaded from the
-//! `.spm` protobufs with `sentencepiece-model`, normalized with the
-//! `tokenizers` crate's `Precompiled` normalizer and `Metaspace`
-//! pre-tokenizer configured as transformers' `SpmConverter` does, segmented
-//! by a Viterbi search that keeps SentencePiece's `f32` arithmetic), the shared
+//! Hugging Face transformers' `MarianTokenizer` (the SentencePiece-based one,
+//! transformers 5.x). It owns everything between a string and the ids the
+//! Marian model sees: the source/target SentencePiece unigram models (read
+//! from the `.spm` protobufs with `sentencepiece-model`), the shared
 //! `vocab.json` that maps pieces to model ids (Marian ids are *not* the
-//! SentencePiece ids), the `>>xx<<` target-language prefix, `</s>`, optional
-//! truncation, and decoding back to text with the reference's rules for
-//! special tokens and whitespace. It does not know the model's config: the
+//! SentencePiece ids; a piece missing from it is `<unk>`), the `>>xx<<`
+//! target-language prefix, `</s>`, optional truncation, and decoding back to
+//! text with the reference's rules for special tokens and whitespace. The
+//! SentencePiece normalization (charsmap lookup) and unigram search are done
+//! here rather than with the `tokenizers` crate's `Precompiled` / `Unigram`,
+//! because those differ from SentencePiece on combining marks and on score
+//! near-ties (see `SpmNormalizer` and `Segmenter`); `tokenizers` is used
+//! for the `tokenizer.json` format. It does not know the model's config: the
 //! pipeline takes pad / eos ids for generation from `config.json`, but this
 //! vocab is the source of truth for pieces.
 //!
@@ -17,9 +19,11 @@
 //! - `source.spm`, `target.spm` and `vocab.json` (what OPUS-MT ships), or
 //! - `source.tokenizer.json`, `target.tokenizer.json` and `vocab.json`: the
 //!   two SentencePiece models already converted to the `tokenizers` JSON
-//!   format, as [`MarianTokenizer::save_tokenizer_json`] writes them (the
-//!   Unigram vocab in SentencePiece id order, control pieces such as `<s>`
-//!   listed as special added tokens).
+//!   format, as [`MarianTokenizer::save_tokenizer_json`] or transformers'
+//!   `SpmConverter` write them (the Unigram vocab in SentencePiece id order,
+//!   control pieces such as `<s>` as special added tokens, the charsmap in a
+//!   `Precompiled` normalizer; SentencePiece's whitespace flags are inferred
+//!   from the `Replace` steps and the `Metaspace` pre-tokenizer).
 //!
 //! If both are present, the `.spm` files win.
 
