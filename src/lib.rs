@@ -7,9 +7,11 @@
 //!   sentences with byte offsets into the original;
 //! - [`hub`]: finding a model: a local folder or the Hugging Face cache and Hub;
 //! - [`output`]: alignment records and the bilingual files written from them;
-//! - [`segment`]: the Arabic-aware sentence boundary rules.
+//! - [`segment`]: the Arabic-aware sentence boundary rules;
+//! - [`tokenizer`]: the Marian SentencePiece tokenizer (text to ids and back).
 
 pub mod document;
 pub mod hub;
 pub mod output;
 pub mod segment;
+pub mod tokenizer;
