@@ -62,13 +62,18 @@ impl GenerationConfig {
             no_repeat_ngram_size: d.no_repeat_ngram_size.unwrap_or(0),
             repetition_penalty: d.repetition_penalty.unwrap_or(1.0),
             renormalize_logits: d.renormalize_logits.unwrap_or(false),
-            eos_token_id: d.eos_token_id.clone().unwrap_or_else(|| cfg.eos_token_id.clone()),
+            eos_token_id: d
+                .eos_token_id
+                .clone()
+                .unwrap_or_else(|| cfg.eos_token_id.clone()),
             forced_eos_token_id: d
                 .forced_eos_token_id
                 .clone()
                 .or_else(|| cfg.forced_eos_token_id.clone())
                 .unwrap_or_default(),
-            decoder_start_token_id: d.decoder_start_token_id.unwrap_or(cfg.decoder_start_token_id),
+            decoder_start_token_id: d
+                .decoder_start_token_id
+                .unwrap_or(cfg.decoder_start_token_id),
             output_alignment: false,
         }
     }
@@ -224,12 +229,18 @@ fn log_softmax_at(x: &[f32], i: usize) -> f32 {
 /// Translates `sources` (token ids ending in EOS) with greedy or beam search
 /// as `cfg.num_beams` says. Results are in input order and do not depend on
 /// how sources are batched.
-pub fn generate(model: &MarianModel, sources: &[Vec<u32>], cfg: &GenerationConfig) -> Result<Vec<Hypothesis>> {
+pub fn generate(
+    model: &MarianModel,
+    sources: &[Vec<u32>],
+    cfg: &GenerationConfig,
+) -> Result<Vec<Hypothesis>> {
     if sources.is_empty() {
         return Ok(Vec::new());
     }
     if cfg.max_length < 2 {
-        return Err(MarianError::Input("max_length must leave room for one token".into()));
+        return Err(MarianError::Input(
+            "max_length must leave room for one token".into(),
+        ));
     }
     if cfg.max_length - 1 > model.config().max_position_embeddings {
         return Err(MarianError::Input(format!(
@@ -338,7 +349,11 @@ struct Cand {
 /// Index order of the `k` largest values, ties to the lower index (stable).
 fn top_indices(scores: &[f32], k: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).unwrap_or(std::cmp::Ordering::Equal));
+    idx.sort_by(|&a, &b| {
+        scores[b]
+            .partial_cmp(&scores[a])
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     idx.truncate(k);
     idx
 }
@@ -347,7 +362,7 @@ fn top_indices(scores: &[f32], k: usize) -> Vec<usize> {
 fn row_top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     for (t, &v) in row.iter().enumerate() {
-        if best.len() == k && !(v > best[k - 1].1) {
+        if best.len() == k && v.partial_cmp(&best[k - 1].1) != Some(std::cmp::Ordering::Greater) {
             continue;
         }
         let pos = best.iter().position(|&(_, b)| v > b).unwrap_or(best.len());
@@ -380,7 +395,9 @@ fn beam_search(
             running: vec![start.clone(); nb],
             // transformers starts beams 1.. at -1e9 so the first step expands
             // beam 0 only.
-            running_scores: (0..nb).map(|j| if j == 0 { 0.0 } else { NEG_BIG }).collect(),
+            running_scores: (0..nb)
+                .map(|j| if j == 0 { 0.0 } else { NEG_BIG })
+                .collect(),
             finished: vec![None; nb],
             finished_scores: vec![NEG_BIG; nb],
             is_finished: vec![false; nb],
@@ -436,7 +453,11 @@ fn beam_search(
             }
             // Stable sort keeps (beam, token) order among equal scores, like
             // the flattened index order.
-            cands.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal));
+            cands.sort_by(|a, b| {
+                b.score
+                    .partial_cmp(&a.score)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
             cands.truncate(k);
             // d. which candidates hit a stopping criterion.
             let hits: Vec<bool> = cands
@@ -449,7 +470,8 @@ fn beam_search(
                 b.tokens.push(c.token);
                 b.logprobs.push(c.logprob);
                 if let Some(a) = &align {
-                    b.alignment.push(a[row_of(c.beam)][..src_lengths[row_of(c.beam)]].to_vec());
+                    b.alignment
+                        .push(a[row_of(c.beam)][..src_lengths[row_of(c.beam)]].to_vec());
                 }
                 b
             };
@@ -465,7 +487,8 @@ fn beam_search(
             let origins: Vec<usize> = order.iter().map(|&i| row_of(cands[i].beam)).collect();
             // f. merge newly finished hypotheses among the top nb candidates.
             let denom = ((cur_len) as f64).powf(lp) as f32;
-            let all_full = it.is_finished.iter().all(|&f| f) && cfg.early_stopping == EarlyStopping::True;
+            let all_full =
+                it.is_finished.iter().all(|&f| f) && cfg.early_stopping == EarlyStopping::True;
             let mut merged_scores = it.finished_scores.clone();
             for (i, c) in cands.iter().enumerate() {
                 let mut s = c.score / denom;
@@ -510,7 +533,11 @@ fn beam_search(
                 next_len - 1
             };
             let best_possible = it.running_scores[0] / (hyp_len as f64).powf(lp) as f32;
-            let worst = it.finished_scores.iter().copied().fold(f32::INFINITY, f32::min);
+            let worst = it
+                .finished_scores
+                .iter()
+                .copied()
+                .fold(f32::INFINITY, f32::min);
             let any_better = it
                 .is_finished
                 .iter()
@@ -520,7 +547,9 @@ fn beam_search(
                 || (cfg.early_stopping == EarlyStopping::True && it.is_finished.iter().all(|&f| f))
                 || next_len >= cfg.max_length;
             if done {
-                let best = it.finished[0].take().unwrap_or_else(|| it.running[0].clone());
+                let best = it.finished[0]
+                    .take()
+                    .unwrap_or_else(|| it.running[0].clone());
                 results[it.orig] = Some(Hypothesis {
                     ids: best.tokens[1..].to_vec(),
                     token_logprobs: best.logprobs,
@@ -540,5 +569,8 @@ fn beam_search(
             state.select_rows(&next_rows, same_sources)?;
         }
     }
-    Ok(results.into_iter().map(|h| h.expect("every item finishes")).collect())
+    Ok(results
+        .into_iter()
+        .map(|h| h.expect("every item finishes"))
+        .collect())
 }

@@ -227,8 +227,8 @@ impl GenerationDefaults {
 impl MarianConfig {
     /// Parses the text of a `config.json`.
     pub fn from_json_str(text: &str) -> Result<Self, MarianError> {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| MarianError::Config(format!("invalid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| MarianError::Config(format!("invalid JSON: {e}")))?;
         let raw: RawConfig =
             serde_json::from_value(v.clone()).map_err(|e| MarianError::Config(e.to_string()))?;
         match raw.model_type.as_deref() {
@@ -256,7 +256,8 @@ impl MarianConfig {
             || raw.add_final_layer_norm == Some(true)
         {
             return Err(MarianError::Config(
-                "pre-norm / embedding layer norm variants are not Marian and are not supported".into(),
+                "pre-norm / embedding layer norm variants are not Marian and are not supported"
+                    .into(),
             ));
         }
         // Defaults: transformers' configuration_marian.py.
@@ -324,14 +325,14 @@ impl MarianConfig {
             (self.encoder_attention_heads, "encoder_attention_heads"),
             (self.decoder_attention_heads, "decoder_attention_heads"),
         ] {
-            if heads == 0 || self.d_model % heads != 0 {
+            if heads == 0 || !self.d_model.is_multiple_of(heads) {
                 return Err(MarianError::Config(format!(
                     "d_model {} is not divisible by {what} {heads}",
                     self.d_model
                 )));
             }
         }
-        if self.d_model % 2 != 0 {
+        if !self.d_model.is_multiple_of(2) {
             return Err(MarianError::Config("d_model must be even".into()));
         }
         Ok(())

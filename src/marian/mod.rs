@@ -100,7 +100,10 @@ impl Weights {
     fn get_any(&self, shape: &[usize], names: &[&str]) -> Result<Tensor> {
         match names.iter().find(|n| self.has(n)) {
             Some(n) => self.get(shape, n),
-            None => Err(self.err(names[0], format!("missing from the checkpoint (also tried {:?})", &names[1..]))),
+            None => Err(self.err(
+                names[0],
+                format!("missing from the checkpoint (also tried {:?})", &names[1..]),
+            )),
         }
     }
 
@@ -198,7 +201,10 @@ impl SelfAttention {
         let v = Linear::load(w, &format!("{prefix}.v_proj"), d, d)?;
         let qkv = Linear {
             w: Tensor::cat(&[&qw, &k.w, &v.w], 0)?,
-            b: Some(Tensor::cat(&[&qb, k.b.as_ref().unwrap(), v.b.as_ref().unwrap()], 0)?),
+            b: Some(Tensor::cat(
+                &[&qb, k.b.as_ref().unwrap(), v.b.as_ref().unwrap()],
+                0,
+            )?),
         };
         Ok(Self {
             qkv,
@@ -215,7 +221,12 @@ impl SelfAttention {
             .qkv
             .forward(x)?
             .reshape((b, t, 3, self.heads, self.head_dim))?;
-        let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous();
+        let part = |i: usize| {
+            qkv.narrow(2, i, 1)?
+                .squeeze(2)?
+                .transpose(1, 2)?
+                .contiguous()
+        };
         Ok((part(0)?, part(1)?, part(2)?))
     }
 }
@@ -251,7 +262,8 @@ struct Ffn {
 
 impl Ffn {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.fc2.forward(&activate(self.act, &self.fc1.forward(x)?)?)
+        self.fc2
+            .forward(&activate(self.act, &self.fc1.forward(x)?)?)
     }
 }
 
@@ -298,7 +310,14 @@ struct KvCache {
 }
 
 impl KvCache {
-    fn new(rows: usize, heads: usize, cap: usize, dh: usize, dtype: DType, dev: &Device) -> candle_core::Result<Self> {
+    fn new(
+        rows: usize,
+        heads: usize,
+        cap: usize,
+        dh: usize,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Self> {
         Ok(Self {
             k: Tensor::zeros((rows, heads, cap, dh), dtype, dev)?,
             v: Tensor::zeros((rows, heads, cap, dh), dtype, dev)?,
@@ -325,7 +344,10 @@ impl KvCache {
         self.k.slice_set(k, 2, self.len)?;
         self.v.slice_set(v, 2, self.len)?;
         self.len += t;
-        Ok((self.k.narrow(2, 0, self.len)?, self.v.narrow(2, 0, self.len)?))
+        Ok((
+            self.k.narrow(2, 0, self.len)?,
+            self.v.narrow(2, 0, self.len)?,
+        ))
     }
 
     fn select(&mut self, idx: &Tensor) -> candle_core::Result<()> {
@@ -340,7 +362,12 @@ impl DecoderLayer {
         let d = cfg.d_model;
         let heads = cfg.decoder_attention_heads;
         let head_dim = d / heads;
-        let (qw, qb) = load_q_scaled(w, &format!("{prefix}.encoder_attn"), d, (head_dim as f64).powf(-0.5))?;
+        let (qw, qb) = load_q_scaled(
+            w,
+            &format!("{prefix}.encoder_attn"),
+            d,
+            (head_dim as f64).powf(-0.5),
+        )?;
         let k = Linear::load(w, &format!("{prefix}.encoder_attn.k_proj"), d, d)?;
         let v = Linear::load(w, &format!("{prefix}.encoder_attn.v_proj"), d, d)?;
         Ok(Self {
@@ -349,7 +376,10 @@ impl DecoderLayer {
             cross_q: Linear { w: qw, b: Some(qb) },
             cross_kv: Linear {
                 w: Tensor::cat(&[&k.w, &v.w], 0)?,
-                b: Some(Tensor::cat(&[k.b.as_ref().unwrap(), v.b.as_ref().unwrap()], 0)?),
+                b: Some(Tensor::cat(
+                    &[k.b.as_ref().unwrap(), v.b.as_ref().unwrap()],
+                    0,
+                )?),
             },
             cross_out: Linear::load(w, &format!("{prefix}.encoder_attn.out_proj"), d, d)?,
             cross_ln: LayerNorm::load(w, &format!("{prefix}.encoder_attn_layer_norm"), d)?,
@@ -371,7 +401,12 @@ impl DecoderLayer {
             .cross_kv
             .forward(enc)?
             .reshape((b, s, 2, self.heads, self.head_dim))?;
-        let part = |i: usize| kv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous();
+        let part = |i: usize| {
+            kv.narrow(2, i, 1)?
+                .squeeze(2)?
+                .transpose(1, 2)?
+                .contiguous()
+        };
         Ok((part(0)?, part(1)?))
     }
 
@@ -412,7 +447,12 @@ impl DecoderLayer {
 /// Marian's sinusoidal table: sin of the even frequencies in the first half,
 /// cos in the second (not interleaved), computed in f64 like transformers'
 /// numpy code before rounding to the model dtype.
-fn sinusoidal_table(n_pos: usize, dim: usize, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+fn sinusoidal_table(
+    n_pos: usize,
+    dim: usize,
+    dtype: DType,
+    dev: &Device,
+) -> candle_core::Result<Tensor> {
     let half = dim / 2;
     let mut data = vec![0f32; n_pos * dim];
     for pos in 0..n_pos {
@@ -520,7 +560,11 @@ impl MarianModel {
     /// Loads `config.json` and the first of [`WEIGHT_FILES`] found in `dir`;
     /// also returns the generation defaults (config.json overridden by
     /// generation_config.json when present).
-    pub fn from_dir(dir: &Path, dtype: DType, device: &Device) -> Result<(Self, GenerationDefaults)> {
+    pub fn from_dir(
+        dir: &Path,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Self, GenerationDefaults)> {
         let cfg = MarianConfig::from_file(&dir.join("config.json"))?;
         let mut gen_defaults = cfg.generation.clone();
         let gen_path = dir.join("generation_config.json");
@@ -551,14 +595,23 @@ impl MarianModel {
         // transformers 5 stores tied tensors once (model.shared.weight); older
         // checkpoints repeat them under every alias.
         let enc_embed = if cfg.share_encoder_decoder_embeddings {
-            w.get_any(&[v_src, d], &["model.shared.weight", "model.encoder.embed_tokens.weight"])?
+            w.get_any(
+                &[v_src, d],
+                &["model.shared.weight", "model.encoder.embed_tokens.weight"],
+            )?
         } else {
-            w.get_any(&[v_src, d], &["model.encoder.embed_tokens.weight", "model.shared.weight"])?
+            w.get_any(
+                &[v_src, d],
+                &["model.encoder.embed_tokens.weight", "model.shared.weight"],
+            )?
         };
         let dec_embed = if cfg.share_encoder_decoder_embeddings {
             enc_embed.clone()
         } else {
-            w.get(&[cfg.decoder_vocab_size, d], "model.decoder.embed_tokens.weight")?
+            w.get(
+                &[cfg.decoder_vocab_size, d],
+                "model.decoder.embed_tokens.weight",
+            )?
         };
         let lm_head = if cfg.tie_word_embeddings {
             dec_embed.clone()
@@ -566,7 +619,10 @@ impl MarianModel {
             w.get(&[v_tgt, d], "lm_head.weight")?
         };
         if lm_head.dim(0)? != v_tgt {
-            return Err(w.err("lm_head.weight", format!("has {} rows, expected {v_tgt}", lm_head.dim(0)?)));
+            return Err(w.err(
+                "lm_head.weight",
+                format!("has {} rows, expected {v_tgt}", lm_head.dim(0)?),
+            ));
         }
         let final_logits_bias = if w.has("final_logits_bias") {
             w.get(&[1, v_tgt], "final_logits_bias")?
@@ -588,7 +644,12 @@ impl MarianModel {
         for i in 0..cfg.encoder_layers {
             let p = format!("model.encoder.layers.{i}");
             enc_layers.push(EncoderLayer {
-                attn: SelfAttention::load(&w, &format!("{p}.self_attn"), d, cfg.encoder_attention_heads)?,
+                attn: SelfAttention::load(
+                    &w,
+                    &format!("{p}.self_attn"),
+                    d,
+                    cfg.encoder_attention_heads,
+                )?,
                 attn_ln: LayerNorm::load(&w, &format!("{p}.self_attn_layer_norm"), d)?,
                 ffn: Ffn {
                     fc1: Linear::load(&w, &format!("{p}.fc1"), cfg.encoder_ffn_dim, d)?,
@@ -600,9 +661,17 @@ impl MarianModel {
         }
         let mut dec_layers = Vec::with_capacity(cfg.decoder_layers);
         for i in 0..cfg.decoder_layers {
-            dec_layers.push(DecoderLayer::load(&w, &format!("model.decoder.layers.{i}"), &cfg)?);
+            dec_layers.push(DecoderLayer::load(
+                &w,
+                &format!("model.decoder.layers.{i}"),
+                &cfg,
+            )?);
         }
-        let embed_scale = if cfg.scale_embedding { (d as f64).sqrt() } else { 1.0 };
+        let embed_scale = if cfg.scale_embedding {
+            (d as f64).sqrt()
+        } else {
+            1.0
+        };
         Ok(Self {
             cfg,
             enc_embed,
@@ -631,11 +700,20 @@ impl MarianModel {
         self.dtype
     }
 
-    fn embed(&self, table: &Tensor, pos_table: &Tensor, ids: &[u32], rows: usize, start: usize) -> Result<Tensor> {
+    fn embed(
+        &self,
+        table: &Tensor,
+        pos_table: &Tensor,
+        ids: &[u32],
+        rows: usize,
+        start: usize,
+    ) -> Result<Tensor> {
         let t = ids.len() / rows;
         let vocab = table.dim(0)?;
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
-            return Err(MarianError::Input(format!("token id {bad} is outside the vocabulary ({vocab})")));
+            return Err(MarianError::Input(format!(
+                "token id {bad} is outside the vocabulary ({vocab})"
+            )));
         }
         if start + t > pos_table.dim(0)? {
             return Err(MarianError::Input(format!(
@@ -645,7 +723,11 @@ impl MarianModel {
             )));
         }
         let idx = Tensor::new(ids, &self.device)?;
-        let x = (table.index_select(&idx, 0)? * self.embed_scale)?.reshape((rows, t, self.cfg.d_model))?;
+        let x = (table.index_select(&idx, 0)? * self.embed_scale)?.reshape((
+            rows,
+            t,
+            self.cfg.d_model,
+        ))?;
         Ok(x.broadcast_add(&pos_table.narrow(0, start, t)?.unsqueeze(0)?)?)
     }
 
@@ -653,7 +735,9 @@ impl MarianModel {
     /// tokenizer makes them), right-padding to the longest row.
     pub fn encode(&self, batch: &[Vec<u32>]) -> Result<EncoderOutput> {
         if batch.is_empty() || batch.iter().any(|s| s.is_empty()) {
-            return Err(MarianError::Input("empty batch or empty source sequence".into()));
+            return Err(MarianError::Input(
+                "empty batch or empty source sequence".into(),
+            ));
         }
         let b = batch.len();
         let s = batch.iter().map(Vec::len).max().unwrap();
@@ -662,7 +746,13 @@ impl MarianModel {
         for row in batch {
             ids.extend_from_slice(row);
             ids.extend(std::iter::repeat_n(self.cfg.pad_token_id, s - row.len()));
-            mask.extend((0..s).map(|j| if j < row.len() { 0f32 } else { f32::NEG_INFINITY }));
+            mask.extend((0..s).map(|j| {
+                if j < row.len() {
+                    0f32
+                } else {
+                    f32::NEG_INFINITY
+                }
+            }));
         }
         let mask = Tensor::from_vec(mask, (b, 1, 1, s), &self.device)?.to_dtype(self.dtype)?;
         let mut x = self.embed(&self.enc_embed, &self.enc_pos, &ids, b, 0)?;
@@ -685,7 +775,14 @@ impl MarianModel {
         let mut self_kv = Vec::with_capacity(self.dec_layers.len());
         let mut cross = Vec::with_capacity(self.dec_layers.len());
         for layer in &self.dec_layers {
-            self_kv.push(KvCache::new(b, heads, capacity.max(1), dh, self.dtype, &self.device)?);
+            self_kv.push(KvCache::new(
+                b,
+                heads,
+                capacity.max(1),
+                dh,
+                self.dtype,
+                &self.device,
+            )?);
             cross.push(layer.cross_kv(&enc.hidden)?);
         }
         Ok(DecoderState {
@@ -699,7 +796,12 @@ impl MarianModel {
 
     /// Feeds `tokens` ((rows, t) row-major, same t for every row) and returns
     /// the logits of the last position only.
-    pub fn decode_step(&self, state: &mut DecoderState, tokens: &[u32], want_alignment: bool) -> Result<StepOutput> {
+    pub fn decode_step(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        want_alignment: bool,
+    ) -> Result<StepOutput> {
         let (h, attn) = self.decoder_hidden(state, tokens, want_alignment)?;
         let (rows, _, d) = h.dims3()?;
         let last = h.narrow(1, h.dim(1)? - 1, 1)?.reshape((rows, d))?;
@@ -708,7 +810,13 @@ impl MarianModel {
             // (rows, heads, t, S): first head, last query.
             Some(p) => {
                 let t = p.dim(2)?;
-                Some(p.narrow(1, 0, 1)?.narrow(2, t - 1, 1)?.squeeze(2)?.squeeze(1)?.to_dtype(DType::F32)?)
+                Some(
+                    p.narrow(1, 0, 1)?
+                        .narrow(2, t - 1, 1)?
+                        .squeeze(2)?
+                        .squeeze(1)?
+                        .to_dtype(DType::F32)?,
+                )
             }
             None => None,
         };
@@ -728,11 +836,15 @@ impl MarianModel {
         let flat: Vec<u32> = decoder_ids.concat();
         let (h, _) = self.decoder_hidden(&mut state, &flat, false)?;
         let (_, _, d) = h.dims3()?;
-        Ok(self.project(&h.reshape((rows * t, d))?)?.reshape((rows, t, ()))?)
+        Ok(self
+            .project(&h.reshape((rows * t, d))?)?
+            .reshape((rows, t, ()))?)
     }
 
     fn project(&self, h: &Tensor) -> Result<Tensor> {
-        let logits = h.matmul(&self.lm_head.t()?)?.broadcast_add(&self.final_logits_bias)?;
+        let logits = h
+            .matmul(&self.lm_head.t()?)?
+            .broadcast_add(&self.final_logits_bias)?;
         Ok(logits.to_dtype(DType::F32)?)
     }
 
@@ -743,7 +855,7 @@ impl MarianModel {
         want_attn: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let rows = state.rows();
-        if rows == 0 || tokens.len() % rows != 0 || tokens.is_empty() {
+        if rows == 0 || !tokens.len().is_multiple_of(rows) || tokens.is_empty() {
             return Err(MarianError::Input(format!(
                 "{} decoder tokens for {rows} rows",
                 tokens.len()
@@ -755,7 +867,9 @@ impl MarianModel {
         let causal = if t > 1 {
             let total = past + t;
             let m: Vec<f32> = (0..t)
-                .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
+                .flat_map(|i| {
+                    (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+                })
                 .collect();
             Some(Tensor::from_vec(m, (t, total), &self.device)?.to_dtype(self.dtype)?)
         } else {
