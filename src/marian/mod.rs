@@ -90,9 +90,17 @@ impl Weights {
         if !self.has(name) {
             return Err(self.err(name, "missing from the checkpoint".into()));
         }
-        self.vb
-            .get(shape, name)
-            .map_err(|e| self.err(name, format!("expected shape {shape:?}: {e}")))
+        let t = self
+            .vb
+            .get_unchecked(name)
+            .map_err(|e| self.err(name, format!("unreadable: {e}")))?;
+        if t.dims() != shape {
+            return Err(self.err(
+                name,
+                format!("has shape {:?}, expected {shape:?}", t.dims()),
+            ));
+        }
+        Ok(t)
     }
 
     /// First of `names` present in the file (checkpoints name tied tensors
