@@ -52,13 +52,21 @@ impl GenerationConfig {
             Some(n) => n + 1,
             None => d.min_length.unwrap_or(0),
         };
+        // OPUS-MT checkpoints ship `bad_words_ids: [[pad]]`; add the ban when a
+        // config lacks it so that a pad token is never generated (the one
+        // place where we do not follow transformers to the letter).
+        let pad = d.pad_token_id.unwrap_or(cfg.pad_token_id);
+        let mut bad_words_ids = d.bad_words_ids.clone().unwrap_or_default();
+        if !bad_words_ids.iter().any(|w| w.as_slice() == [pad]) {
+            bad_words_ids.push(vec![pad]);
+        }
         Self {
             num_beams: d.num_beams.unwrap_or(1).max(1),
             max_length,
             min_length,
             length_penalty: d.length_penalty.unwrap_or(1.0),
             early_stopping: d.early_stopping.unwrap_or_default(),
-            bad_words_ids: d.bad_words_ids.clone().unwrap_or_default(),
+            bad_words_ids,
             no_repeat_ngram_size: d.no_repeat_ngram_size.unwrap_or(0),
             repetition_penalty: d.repetition_penalty.unwrap_or(1.0),
             renormalize_logits: d.renormalize_logits.unwrap_or(false),

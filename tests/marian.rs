@@ -460,6 +460,8 @@ fn missing_fields_take_transformers_defaults() {
     );
     let g = GenerationConfig::from_defaults(&cfg, &cfg.generation);
     assert_eq!((g.num_beams, g.max_length), (1, 21));
+    // The pad token is banned even when the config forgets to.
+    assert_eq!(g.bad_words_ids, vec![vec![58100]]);
     let cfg = MarianConfig::from_json_str(
         r#"{"model_type": "marian", "early_stopping": "never", "eos_token_id": [0, 7]}"#,
     )
@@ -664,6 +666,15 @@ fn full_size_random_opus_mt_ar_en() {
     eprintln!(
         "full: greedy {ga}/{n} alone {gb}/{n} batched (diff {gd:.3e}); beam {ba}/{n} alone {bb}/{n} batched (diff {bd:.3e})"
     );
+    for (label, cfg) in [("greedy", &g), ("beam-4", &beam)] {
+        let t = std::time::Instant::now();
+        let out = generate(&model, &inputs, cfg).unwrap();
+        let tokens: usize = out.iter().map(|h| h.ids.len()).sum();
+        eprintln!(
+            "full: {label} batch of {n}: {tokens} tokens in {:.2?}",
+            t.elapsed()
+        );
+    }
     assert!(enc_d < TOL && logit_d < TOL);
     assert_eq!((ga, gb, ba, bb), (n, n, n, n));
     assert!(gd < TOL && bd < TOL);
