@@ -613,7 +613,7 @@ fn full_size_random_opus_mt_ar_en() {
     let inputs = fx.inputs();
     let n = inputs.len();
     let batch = model.encode(&inputs).unwrap();
-    let (mut enc_d, mut logit_d) = (0f32, 0f32);
+    let (mut enc_d, mut logit_d, mut scale) = (0f32, 0f32, 0f32);
     for (i, case) in fx.cases().iter().enumerate() {
         enc_d = enc_d.max(max_abs(
             &batch.row(i).unwrap(),
@@ -633,9 +633,13 @@ fn full_size_random_opus_mt_ar_en() {
         let got = logits
             .index_select(&Tensor::new(rows.as_slice(), &Device::Cpu).unwrap(), 0)
             .unwrap();
-        logit_d = logit_d.max(max_abs(&got, &fx.tensors[&format!("logits.{i}")]));
+        let want = &fx.tensors[&format!("logits.{i}")];
+        logit_d = logit_d.max(max_abs(&got, want));
+        scale = scale.max(max_abs(want, &want.zeros_like().unwrap()));
     }
-    eprintln!("full: encoder max abs diff {enc_d:.3e}, logits {logit_d:.3e}");
+    eprintln!(
+        "full: encoder max abs diff {enc_d:.3e}, logits {logit_d:.3e} (largest |logit| {scale:.1})"
+    );
     let g = greedy_cfg(&model, &defaults);
     let want: Vec<_> = fx
         .cases()
@@ -675,7 +679,9 @@ fn full_size_random_opus_mt_ar_en() {
             t.elapsed()
         );
     }
-    assert!(enc_d < TOL && logit_d < TOL);
+    // 62834 logits of magnitude ~100 from 512-term float32 dot products: the
+    // absolute 1e-4 of the tiny model becomes a relative bound here.
+    assert!(enc_d < TOL && logit_d / scale < 1e-5);
     assert_eq!((ga, gb, ba, bb), (n, n, n, n));
     assert!(gd < TOL && bd < TOL);
 }

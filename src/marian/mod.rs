@@ -125,32 +125,46 @@ impl Weights {
 }
 
 /// `x @ w^T + b` on the flattened leading dimensions, so every projection is
-/// one contiguous GEMM whatever the batch shape.
+/// one GEMM whatever the batch shape. The weight is kept transposed, (in,
+/// out) and contiguous: candle's CPU GEMM is about twice as fast on it as on
+/// the transposed view of PyTorch's (out, in) layout.
 #[derive(Debug, Clone)]
 struct Linear {
-    w: Tensor,
-    b: Option<Tensor>,
+    wt: Tensor,
+    b: Tensor,
+}
+
+/// PyTorch-layout (out, in) weight and bias of a `nn.Linear`.
+fn load_raw(w: &Weights, prefix: &str, out_dim: usize, in_dim: usize) -> Result<(Tensor, Tensor)> {
+    Ok((
+        w.get(&[out_dim, in_dim], &format!("{prefix}.weight"))?,
+        w.get(&[out_dim], &format!("{prefix}.bias"))?,
+    ))
 }
 
 impl Linear {
-    fn load(w: &Weights, prefix: &str, out_dim: usize, in_dim: usize) -> Result<Self> {
+    fn new(w: &Tensor, b: Tensor) -> Result<Self> {
         Ok(Self {
-            w: w.get(&[out_dim, in_dim], &format!("{prefix}.weight"))?,
-            b: Some(w.get(&[out_dim], &format!("{prefix}.bias"))?),
+            wt: w.t()?.contiguous()?,
+            b,
         })
+    }
+
+    fn load(w: &Weights, prefix: &str, out_dim: usize, in_dim: usize) -> Result<Self> {
+        let (wt, b) = load_raw(w, prefix, out_dim, in_dim)?;
+        Self::new(&wt, b)
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let dims = x.dims();
         let in_dim = dims[dims.len() - 1];
         let rows = x.elem_count() / in_dim;
-        let y = x.reshape((rows, in_dim))?.matmul(&self.w.t()?)?;
-        let y = match &self.b {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
+        let y = x
+            .reshape((rows, in_dim))?
+            .matmul(&self.wt)?
+            .broadcast_add(&self.b)?;
         let mut out = dims.to_vec();
-        *out.last_mut().unwrap() = self.w.dim(0)?;
+        *out.last_mut().unwrap() = self.wt.dim(1)?;
         y.reshape(out)
     }
 }
@@ -197,23 +211,20 @@ struct SelfAttention {
 }
 
 fn load_q_scaled(w: &Weights, prefix: &str, d: usize, scaling: f64) -> Result<(Tensor, Tensor)> {
-    let q = Linear::load(w, &format!("{prefix}.q_proj"), d, d)?;
-    Ok(((q.w * scaling)?, (q.b.unwrap() * scaling)?))
+    let (qw, qb) = load_raw(w, &format!("{prefix}.q_proj"), d, d)?;
+    Ok(((qw * scaling)?, (qb * scaling)?))
 }
 
 impl SelfAttention {
     fn load(w: &Weights, prefix: &str, d: usize, heads: usize) -> Result<Self> {
         let head_dim = d / heads;
         let (qw, qb) = load_q_scaled(w, prefix, d, (head_dim as f64).powf(-0.5))?;
-        let k = Linear::load(w, &format!("{prefix}.k_proj"), d, d)?;
-        let v = Linear::load(w, &format!("{prefix}.v_proj"), d, d)?;
-        let qkv = Linear {
-            w: Tensor::cat(&[&qw, &k.w, &v.w], 0)?,
-            b: Some(Tensor::cat(
-                &[&qb, k.b.as_ref().unwrap(), v.b.as_ref().unwrap()],
-                0,
-            )?),
-        };
+        let (kw, kb) = load_raw(w, &format!("{prefix}.k_proj"), d, d)?;
+        let (vw, vb) = load_raw(w, &format!("{prefix}.v_proj"), d, d)?;
+        let qkv = Linear::new(
+            &Tensor::cat(&[&qw, &kw, &vw], 0)?,
+            Tensor::cat(&[&qb, &kb, &vb], 0)?,
+        )?;
         Ok(Self {
             qkv,
             out: Linear::load(w, &format!("{prefix}.out_proj"), d, d)?,
@@ -376,19 +387,13 @@ impl DecoderLayer {
             d,
             (head_dim as f64).powf(-0.5),
         )?;
-        let k = Linear::load(w, &format!("{prefix}.encoder_attn.k_proj"), d, d)?;
-        let v = Linear::load(w, &format!("{prefix}.encoder_attn.v_proj"), d, d)?;
+        let (kw, kb) = load_raw(w, &format!("{prefix}.encoder_attn.k_proj"), d, d)?;
+        let (vw, vb) = load_raw(w, &format!("{prefix}.encoder_attn.v_proj"), d, d)?;
         Ok(Self {
             self_attn: SelfAttention::load(w, &format!("{prefix}.self_attn"), d, heads)?,
             self_ln: LayerNorm::load(w, &format!("{prefix}.self_attn_layer_norm"), d)?,
-            cross_q: Linear { w: qw, b: Some(qb) },
-            cross_kv: Linear {
-                w: Tensor::cat(&[&k.w, &v.w], 0)?,
-                b: Some(Tensor::cat(
-                    &[k.b.as_ref().unwrap(), v.b.as_ref().unwrap()],
-                    0,
-                )?),
-            },
+            cross_q: Linear::new(&qw, qb)?,
+            cross_kv: Linear::new(&Tensor::cat(&[&kw, &vw], 0)?, Tensor::cat(&[&kb, &vb], 0)?)?,
             cross_out: Linear::load(w, &format!("{prefix}.encoder_attn.out_proj"), d, d)?,
             cross_ln: LayerNorm::load(w, &format!("{prefix}.encoder_attn_layer_norm"), d)?,
             ffn: Ffn {
@@ -855,8 +860,13 @@ impl MarianModel {
     }
 
     fn project(&self, h: &Tensor) -> Result<Tensor> {
-        let logits = h
-            .matmul(&self.lm_head.t()?)?
+        // (V, d) @ (d, rows): keeps the big tied embedding in its stored
+        // layout (no transposed copy next to the embedding table) and is the
+        // fast GEMM orientation for it.
+        let logits = self
+            .lm_head
+            .matmul(&h.t()?)?
+            .t()?
             .broadcast_add(&self.final_logits_bias)?;
         Ok(logits.to_dtype(DType::F32)?)
     }
