@@ -263,7 +263,17 @@ fn attend(
     v: &Tensor,
     mask: Option<&Tensor>,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let scores = q.matmul(&k.t()?)?;
+    attend_kt(q, &k.t()?, v, mask)
+}
+
+/// [`attend`] with keys already laid out as (b, heads, head_dim, len).
+fn attend_kt(
+    q: &Tensor,
+    kt: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let scores = q.matmul(kt)?;
     let scores = match mask {
         Some(m) => scores.broadcast_add(m)?,
         None => scores,
@@ -408,19 +418,16 @@ impl DecoderLayer {
     }
 
     /// Cross-attention keys and values of the encoder output, once per batch.
+    /// Keys come back transposed, (b, heads, head_dim, S), so that every
+    /// decoding step multiplies by a contiguous matrix.
     fn cross_kv(&self, enc: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, s, _) = enc.dims3()?;
         let kv = self
             .cross_kv
             .forward(enc)?
             .reshape((b, s, 2, self.heads, self.head_dim))?;
-        let part = |i: usize| {
-            kv.narrow(2, i, 1)?
-                .squeeze(2)?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        Ok((part(0)?, part(1)?))
+        let part = |i: usize| kv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2);
+        Ok((part(0)?.t()?.contiguous()?, part(1)?.contiguous()?))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -429,7 +436,7 @@ impl DecoderLayer {
         x: &Tensor,
         cache: &mut KvCache,
         causal: Option<&Tensor>,
-        cross_k: &Tensor,
+        cross_kt: &Tensor,
         cross_v: &Tensor,
         enc_mask: &Tensor,
         want_attn: bool,
@@ -447,7 +454,7 @@ impl DecoderLayer {
             .reshape((b, t, self.heads, self.head_dim))?
             .transpose(1, 2)?
             .contiguous()?;
-        let (ctx, probs) = attend(&q, cross_k, cross_v, Some(enc_mask))?;
+        let (ctx, probs) = attend_kt(&q, cross_kt, cross_v, Some(enc_mask))?;
         let attn = if want_attn { Some(probs) } else { None };
         let h = self.cross_out.forward(&merge_heads(&ctx)?)?;
         let x = self.cross_ln.forward(&(x + h)?)?;
