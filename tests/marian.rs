@@ -172,6 +172,8 @@ fn check_generation(
             (&alone[k], &mut same_alone),
             (&batched[k], &mut same_batched),
         ] {
+            // Marian's decoder start token is its pad token: never generated.
+            assert!(!got.ids.contains(&cfg.decoder_start_token_id));
             if got.ids == *want_ids {
                 *counter += 1;
                 diff = diff.max(max_abs_vec(&got.token_logprobs, want_lps));
@@ -265,6 +267,22 @@ fn greedy_alignment_matches_cross_attention() {
         with_align.len()
     );
     assert!(diff < TOL);
+
+    // Beam search carries each hypothesis' attention rows along with it: one
+    // distribution over the source per generated token, and asking for them
+    // changes no ids.
+    let mut beam = GenerationConfig::from_defaults(model.config(), &defaults);
+    let plain = generate(&model, &batch, &beam).unwrap();
+    beam.output_alignment = true;
+    let got = generate(&model, &batch, &beam).unwrap();
+    for ((h, p), src) in got.iter().zip(&plain).zip(&batch) {
+        assert_eq!(h.ids, p.ids);
+        assert_eq!(h.alignment.len(), h.ids.len());
+        for row in &h.alignment {
+            assert_eq!(row.len(), src.len());
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        }
+    }
 }
 
 #[test]
