@@ -5,13 +5,17 @@
 //! The pipeline is one module per stage:
 //! - [`document`]: reading input text and splitting it into paragraphs and
 //!   sentences with byte offsets into the original;
-//! - [`hub`]: finding a model: a local folder or the Hugging Face cache and Hub;
-//! - [`output`]: alignment records and the bilingual files written from them;
 //! - [`segment`]: the Arabic-aware sentence boundary rules;
-//! - [`tokenizer`]: the Marian SentencePiece tokenizer (text to ids and back).
+//! - [`tokenizer`]: the Marian SentencePiece tokenizer (text to ids and back);
+//! - [`marian`]: the Marian (OPUS-MT) network on candle, batched and padded;
+//! - [`decode`]: greedy and beam search over it with transformers' semantics;
+//! - [`hub`]: finding a model: a local folder or the Hugging Face cache and Hub;
+//! - [`output`]: alignment records and the bilingual files written from them.
 
+pub mod decode;
 pub mod document;
 pub mod hub;
+pub mod marian;
 pub mod output;
 pub mod segment;
 pub mod tokenizer;

@@ -1,0 +1,340 @@
+//! OPUS-MT `config.json` / `generation_config.json` parsing with transformers'
+//! defaults for fields older checkpoints leave out.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::MarianError;
+
+/// Feed-forward activation, named as transformers' `ACT2FN` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `swish` / `silu`: `x * sigmoid(x)` (the OPUS-MT default).
+    Silu,
+    Relu,
+    /// `gelu`: the exact erf form.
+    GeluErf,
+    /// `gelu_new` / `gelu_pytorch_tanh`: the tanh approximation.
+    GeluTanh,
+    Tanh,
+    Sigmoid,
+}
+
+impl Activation {
+    fn parse(name: &str) -> Result<Self, MarianError> {
+        Ok(match name {
+            "swish" | "silu" => Self::Silu,
+            "relu" => Self::Relu,
+            "gelu" => Self::GeluErf,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Self::GeluTanh,
+            "tanh" => Self::Tanh,
+            "sigmoid" => Self::Sigmoid,
+            other => {
+                return Err(MarianError::Config(format!(
+                    "unsupported activation_function `{other}`"
+                )));
+            }
+        })
+    }
+}
+
+/// `early_stopping` as transformers reads it: `true`, `false` or `"never"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EarlyStopping {
+    True,
+    #[default]
+    False,
+    Never,
+}
+
+/// Generation defaults a checkpoint ships (config.json, then overridden by
+/// generation_config.json). `None` means "not set": transformers' own default
+/// applies at generation time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenerationDefaults {
+    pub num_beams: Option<usize>,
+    pub max_length: Option<usize>,
+    pub max_new_tokens: Option<usize>,
+    pub min_length: Option<usize>,
+    pub min_new_tokens: Option<usize>,
+    pub length_penalty: Option<f64>,
+    pub early_stopping: Option<EarlyStopping>,
+    pub bad_words_ids: Option<Vec<Vec<u32>>>,
+    pub no_repeat_ngram_size: Option<usize>,
+    pub repetition_penalty: Option<f64>,
+    pub renormalize_logits: Option<bool>,
+    pub eos_token_id: Option<Vec<u32>>,
+    pub forced_eos_token_id: Option<Vec<u32>>,
+    pub pad_token_id: Option<u32>,
+    pub decoder_start_token_id: Option<u32>,
+}
+
+/// The architecture half of a Marian `config.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarianConfig {
+    pub vocab_size: usize,
+    pub decoder_vocab_size: usize,
+    pub max_position_embeddings: usize,
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+    pub encoder_attention_heads: usize,
+    pub decoder_attention_heads: usize,
+    pub encoder_ffn_dim: usize,
+    pub decoder_ffn_dim: usize,
+    pub activation: Activation,
+    pub scale_embedding: bool,
+    pub share_encoder_decoder_embeddings: bool,
+    pub tie_word_embeddings: bool,
+    pub pad_token_id: u32,
+    pub decoder_start_token_id: u32,
+    pub eos_token_id: Vec<u32>,
+    pub forced_eos_token_id: Option<Vec<u32>>,
+    /// Generation fields found in config.json (older checkpoints keep them there).
+    pub generation: GenerationDefaults,
+}
+
+/// Serde view of the file: every field optional so that defaults come from
+/// one place (transformers' `MarianConfig` signature).
+#[derive(Deserialize)]
+struct RawConfig {
+    model_type: Option<String>,
+    vocab_size: Option<usize>,
+    decoder_vocab_size: Option<usize>,
+    max_position_embeddings: Option<usize>,
+    d_model: Option<usize>,
+    encoder_layers: Option<usize>,
+    decoder_layers: Option<usize>,
+    encoder_attention_heads: Option<usize>,
+    decoder_attention_heads: Option<usize>,
+    encoder_ffn_dim: Option<usize>,
+    decoder_ffn_dim: Option<usize>,
+    activation_function: Option<String>,
+    scale_embedding: Option<bool>,
+    share_encoder_decoder_embeddings: Option<bool>,
+    tie_word_embeddings: Option<bool>,
+    static_position_embeddings: Option<bool>,
+    normalize_before: Option<bool>,
+    normalize_embedding: Option<bool>,
+    add_final_layer_norm: Option<bool>,
+}
+
+fn ids(v: &Value, field: &str) -> Result<Option<Vec<u32>>, MarianError> {
+    let bad = || MarianError::Config(format!("`{field}` must be a token id or a list of ids"));
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(Some(vec![n.as_u64().ok_or_else(bad)? as u32])),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_u64().map(|n| n as u32).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(bad()),
+    }
+}
+
+fn one_id(v: &Value, field: &str) -> Result<Option<u32>, MarianError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => x
+            .as_u64()
+            .map(|n| Some(n as u32))
+            .ok_or_else(|| MarianError::Config(format!("`{field}` must be a token id"))),
+    }
+}
+
+fn opt<T: serde::de::DeserializeOwned>(v: &Value, field: &str) -> Result<Option<T>, MarianError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => serde_json::from_value(x.clone())
+            .map(Some)
+            .map_err(|e| MarianError::Config(format!("`{field}`: {e}"))),
+    }
+}
+
+impl GenerationDefaults {
+    /// Reads the generation fields of a config.json or generation_config.json.
+    pub fn from_json_value(v: &Value) -> Result<Self, MarianError> {
+        let early_stopping = match v.get("early_stopping") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(true)) => Some(EarlyStopping::True),
+            Some(Value::Bool(false)) => Some(EarlyStopping::False),
+            Some(Value::String(s)) if s == "never" => Some(EarlyStopping::Never),
+            Some(other) => {
+                return Err(MarianError::Config(format!(
+                    "`early_stopping` must be true, false or \"never\", got {other}"
+                )));
+            }
+        };
+        Ok(Self {
+            num_beams: opt(v, "num_beams")?,
+            max_length: opt(v, "max_length")?,
+            max_new_tokens: opt(v, "max_new_tokens")?,
+            min_length: opt(v, "min_length")?,
+            min_new_tokens: opt(v, "min_new_tokens")?,
+            length_penalty: opt(v, "length_penalty")?,
+            early_stopping,
+            bad_words_ids: opt(v, "bad_words_ids")?,
+            no_repeat_ngram_size: opt(v, "no_repeat_ngram_size")?,
+            repetition_penalty: opt(v, "repetition_penalty")?,
+            renormalize_logits: opt(v, "renormalize_logits")?,
+            eos_token_id: ids(v, "eos_token_id")?,
+            forced_eos_token_id: ids(v, "forced_eos_token_id")?,
+            pad_token_id: one_id(v, "pad_token_id")?,
+            decoder_start_token_id: one_id(v, "decoder_start_token_id")?,
+        })
+    }
+
+    /// Fields set in `other` replace ours (generation_config.json over config.json).
+    pub fn overridden_by(&self, other: &Self) -> Self {
+        macro_rules! pick {
+            ($($f:ident),*) => { Self { $($f: other.$f.clone().or_else(|| self.$f.clone()),)* } };
+        }
+        pick!(
+            num_beams,
+            max_length,
+            max_new_tokens,
+            min_length,
+            min_new_tokens,
+            length_penalty,
+            early_stopping,
+            bad_words_ids,
+            no_repeat_ngram_size,
+            repetition_penalty,
+            renormalize_logits,
+            eos_token_id,
+            forced_eos_token_id,
+            pad_token_id,
+            decoder_start_token_id
+        )
+    }
+
+    /// Reads a `generation_config.json`.
+    pub fn from_file(path: &Path) -> Result<Self, MarianError> {
+        let text = std::fs::read_to_string(path).map_err(|e| MarianError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| MarianError::Config(format!("{}: {e}", path.display())))?;
+        Self::from_json_value(&v)
+            .map_err(|e| MarianError::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+impl MarianConfig {
+    /// Parses the text of a `config.json`.
+    pub fn from_json_str(text: &str) -> Result<Self, MarianError> {
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| MarianError::Config(format!("invalid JSON: {e}")))?;
+        let raw: RawConfig =
+            serde_json::from_value(v.clone()).map_err(|e| MarianError::Config(e.to_string()))?;
+        match raw.model_type.as_deref() {
+            Some("marian") => {}
+            Some(other) => {
+                return Err(MarianError::Config(format!(
+                    "model_type is `{other}`, not `marian`: this is not a Marian (OPUS-MT) model"
+                )));
+            }
+            None => {
+                return Err(MarianError::Config(
+                    "no `model_type` field: not a transformers Marian config".into(),
+                ));
+            }
+        }
+        // Options that select architectures transformers' Marian port does not
+        // implement either; refuse rather than silently compute something else.
+        if raw.static_position_embeddings == Some(false) {
+            return Err(MarianError::Config(
+                "static_position_embeddings=false (learned positions) is not supported".into(),
+            ));
+        }
+        if raw.normalize_before == Some(true)
+            || raw.normalize_embedding == Some(true)
+            || raw.add_final_layer_norm == Some(true)
+        {
+            return Err(MarianError::Config(
+                "pre-norm / embedding layer norm variants are not Marian and are not supported"
+                    .into(),
+            ));
+        }
+        // Defaults: transformers' configuration_marian.py.
+        let vocab_size = raw.vocab_size.unwrap_or(58101);
+        let pad_token_id = one_id(&v, "pad_token_id")?.unwrap_or(58100);
+        let eos_token_id = if v.get("eos_token_id").is_some() {
+            ids(&v, "eos_token_id")?.unwrap_or_default()
+        } else {
+            vec![0]
+        };
+        let forced_eos_token_id = if v.get("forced_eos_token_id").is_some() {
+            ids(&v, "forced_eos_token_id")?
+        } else {
+            Some(vec![0])
+        };
+        let cfg = Self {
+            vocab_size,
+            decoder_vocab_size: raw.decoder_vocab_size.unwrap_or(vocab_size),
+            max_position_embeddings: raw.max_position_embeddings.unwrap_or(1024),
+            d_model: raw.d_model.unwrap_or(1024),
+            encoder_layers: raw.encoder_layers.unwrap_or(12),
+            decoder_layers: raw.decoder_layers.unwrap_or(12),
+            encoder_attention_heads: raw.encoder_attention_heads.unwrap_or(16),
+            decoder_attention_heads: raw.decoder_attention_heads.unwrap_or(16),
+            encoder_ffn_dim: raw.encoder_ffn_dim.unwrap_or(4096),
+            decoder_ffn_dim: raw.decoder_ffn_dim.unwrap_or(4096),
+            activation: Activation::parse(raw.activation_function.as_deref().unwrap_or("gelu"))?,
+            scale_embedding: raw.scale_embedding.unwrap_or(false),
+            share_encoder_decoder_embeddings: raw.share_encoder_decoder_embeddings.unwrap_or(true),
+            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(true),
+            pad_token_id,
+            decoder_start_token_id: one_id(&v, "decoder_start_token_id")?.unwrap_or(58100),
+            eos_token_id,
+            forced_eos_token_id,
+            generation: GenerationDefaults::from_json_value(&v)?,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads a `config.json`; errors name the file.
+    pub fn from_file(path: &Path) -> Result<Self, MarianError> {
+        let text = std::fs::read_to_string(path).map_err(|e| MarianError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        Self::from_json_str(&text).map_err(|e| match e {
+            MarianError::Config(m) => MarianError::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Output vocabulary: transformers sizes `lm_head` by `vocab_size` when the
+    /// embeddings are shared, by `decoder_vocab_size` otherwise.
+    pub fn target_vocab_size(&self) -> usize {
+        if self.share_encoder_decoder_embeddings {
+            self.vocab_size
+        } else {
+            self.decoder_vocab_size
+        }
+    }
+
+    fn validate(&self) -> Result<(), MarianError> {
+        for (heads, what) in [
+            (self.encoder_attention_heads, "encoder_attention_heads"),
+            (self.decoder_attention_heads, "decoder_attention_heads"),
+        ] {
+            if heads == 0 || !self.d_model.is_multiple_of(heads) {
+                return Err(MarianError::Config(format!(
+                    "d_model {} is not divisible by {what} {heads}",
+                    self.d_model
+                )));
+            }
+        }
+        if !self.d_model.is_multiple_of(2) {
+            return Err(MarianError::Config("d_model must be even".into()));
+        }
+        Ok(())
+    }
+}

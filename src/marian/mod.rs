@@ -1,0 +1,944 @@
+//! The Marian (OPUS-MT) encoder-decoder on candle, exact against transformers'
+//! `MarianMTModel` on padded batches. This module owns the configuration
+//! ([`MarianConfig`]), loading weights from `model.safetensors` or
+//! `pytorch_model.bin` under either tensor naming found in the wild, the
+//! encoder with its key padding mask, and an incremental decoder whose state
+//! ([`DecoderState`]: self-attention KV cache plus cross-attention keys/values
+//! computed once per batch) can be reordered or compacted row by row, which is
+//! what greedy and beam search in [`crate::decode`] build on. Unlike
+//! candle-transformers' `marian.rs` it handles padding, never recomputes the
+//! encoder projections, and computes the vocabulary projection only for the
+//! position being generated.
+
+mod config;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+pub use config::{Activation, EarlyStopping, GenerationDefaults, MarianConfig};
+
+/// Everything that can go wrong loading or running a Marian model.
+#[derive(Debug, thiserror::Error)]
+pub enum MarianError {
+    #[error("invalid Marian config: {0}")]
+    Config(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: cannot read weights: {source}", file.display())]
+    WeightsFile {
+        file: PathBuf,
+        source: candle_core::Error,
+    },
+    #[error("{}: tensor `{tensor}`: {msg}", file.display())]
+    Tensor {
+        file: PathBuf,
+        tensor: String,
+        msg: String,
+    },
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+type Result<T> = std::result::Result<T, MarianError>;
+
+/// A checkpoint file opened for reading tensors by their full names.
+struct Weights {
+    vb: VarBuilder<'static>,
+    file: PathBuf,
+}
+
+impl Weights {
+    fn open(file: &Path, dtype: DType, device: &Device) -> Result<Self> {
+        if !file.is_file() {
+            return Err(MarianError::Io {
+                path: file.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such weights file"),
+            });
+        }
+        let is_safetensors = file.extension().is_some_and(|e| e == "safetensors");
+        let vb = if is_safetensors {
+            // SAFETY: the mapping is read-only; candle copies tensors out of it
+            // (to the device / dtype) when they are fetched, and we keep no
+            // borrowed view past loading. A file modified while mapped is the
+            // usual mmap caveat.
+            unsafe { VarBuilder::from_mmaped_safetensors(&[file], dtype, device) }
+        } else {
+            VarBuilder::from_pth(file, dtype, device)
+        }
+        .map_err(|source| MarianError::WeightsFile {
+            file: file.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            vb,
+            file: file.to_owned(),
+        })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.vb.contains_tensor(name)
+    }
+
+    fn get(&self, shape: &[usize], name: &str) -> Result<Tensor> {
+        if !self.has(name) {
+            return Err(self.err(name, "missing from the checkpoint".into()));
+        }
+        let t = self
+            .vb
+            .get_unchecked(name)
+            .map_err(|e| self.err(name, format!("unreadable: {e}")))?;
+        if t.dims() != shape {
+            return Err(self.err(
+                name,
+                format!("has shape {:?}, expected {shape:?}", t.dims()),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// First of `names` present in the file (checkpoints name tied tensors
+    /// differently across transformers versions).
+    fn get_any(&self, shape: &[usize], names: &[&str]) -> Result<Tensor> {
+        match names.iter().find(|n| self.has(n)) {
+            Some(n) => self.get(shape, n),
+            None => Err(self.err(
+                names[0],
+                format!("missing from the checkpoint (also tried {:?})", &names[1..]),
+            )),
+        }
+    }
+
+    fn err(&self, name: &str, msg: String) -> MarianError {
+        MarianError::Tensor {
+            file: self.file.clone(),
+            tensor: name.to_owned(),
+            msg,
+        }
+    }
+}
+
+/// `x @ w^T + b` on the flattened leading dimensions, so every projection is
+/// one GEMM whatever the batch shape. The weight is kept transposed, (in,
+/// out) and contiguous: candle's CPU GEMM is about twice as fast on it as on
+/// the transposed view of PyTorch's (out, in) layout.
+#[derive(Debug, Clone)]
+struct Linear {
+    wt: Tensor,
+    b: Tensor,
+}
+
+/// PyTorch-layout (out, in) weight and bias of a `nn.Linear`.
+fn load_raw(w: &Weights, prefix: &str, out_dim: usize, in_dim: usize) -> Result<(Tensor, Tensor)> {
+    Ok((
+        w.get(&[out_dim, in_dim], &format!("{prefix}.weight"))?,
+        w.get(&[out_dim], &format!("{prefix}.bias"))?,
+    ))
+}
+
+impl Linear {
+    fn new(w: &Tensor, b: Tensor) -> Result<Self> {
+        Ok(Self {
+            wt: w.t()?.contiguous()?,
+            b,
+        })
+    }
+
+    fn load(w: &Weights, prefix: &str, out_dim: usize, in_dim: usize) -> Result<Self> {
+        let (wt, b) = load_raw(w, prefix, out_dim, in_dim)?;
+        Self::new(&wt, b)
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let dims = x.dims();
+        let in_dim = dims[dims.len() - 1];
+        let rows = x.elem_count() / in_dim;
+        let y = x
+            .reshape((rows, in_dim))?
+            .matmul(&self.wt)?
+            .broadcast_add(&self.b)?;
+        let mut out = dims.to_vec();
+        *out.last_mut().unwrap() = self.wt.dim(1)?;
+        y.reshape(out)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl LayerNorm {
+    fn load(w: &Weights, prefix: &str, dim: usize) -> Result<Self> {
+        Ok(Self {
+            w: w.get(&[dim], &format!("{prefix}.weight"))?,
+            b: w.get(&[dim], &format!("{prefix}.bias"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        // torch.nn.LayerNorm default eps.
+        candle_nn::ops::layer_norm(&x.contiguous()?, &self.w, &self.b, 1e-5)
+    }
+}
+
+fn activate(act: Activation, x: &Tensor) -> candle_core::Result<Tensor> {
+    match act {
+        Activation::Silu => x.silu(),
+        Activation::Relu => x.relu(),
+        Activation::GeluErf => x.gelu_erf(),
+        Activation::GeluTanh => x.gelu(),
+        Activation::Tanh => x.tanh(),
+        Activation::Sigmoid => candle_nn::ops::sigmoid(x),
+    }
+}
+
+/// Self-attention with Q, K and V fused into one projection; the 1/sqrt(d_head)
+/// scaling is folded into the Q rows of that projection at load time.
+#[derive(Debug, Clone)]
+struct SelfAttention {
+    qkv: Linear,
+    out: Linear,
+    heads: usize,
+    head_dim: usize,
+}
+
+fn load_q_scaled(w: &Weights, prefix: &str, d: usize, scaling: f64) -> Result<(Tensor, Tensor)> {
+    let (qw, qb) = load_raw(w, &format!("{prefix}.q_proj"), d, d)?;
+    Ok(((qw * scaling)?, (qb * scaling)?))
+}
+
+impl SelfAttention {
+    fn load(w: &Weights, prefix: &str, d: usize, heads: usize) -> Result<Self> {
+        let head_dim = d / heads;
+        let (qw, qb) = load_q_scaled(w, prefix, d, (head_dim as f64).powf(-0.5))?;
+        let (kw, kb) = load_raw(w, &format!("{prefix}.k_proj"), d, d)?;
+        let (vw, vb) = load_raw(w, &format!("{prefix}.v_proj"), d, d)?;
+        let qkv = Linear::new(
+            &Tensor::cat(&[&qw, &kw, &vw], 0)?,
+            Tensor::cat(&[&qb, &kb, &vb], 0)?,
+        )?;
+        Ok(Self {
+            qkv,
+            out: Linear::load(w, &format!("{prefix}.out_proj"), d, d)?,
+            heads,
+            head_dim,
+        })
+    }
+
+    /// (b, t, d) -> three (b, heads, t, head_dim) tensors.
+    fn project(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        let (b, t, _) = x.dims3()?;
+        let qkv = self
+            .qkv
+            .forward(x)?
+            .reshape((b, t, 3, self.heads, self.head_dim))?;
+        let part = |i: usize| {
+            qkv.narrow(2, i, 1)?
+                .squeeze(2)?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        Ok((part(0)?, part(1)?, part(2)?))
+    }
+}
+
+/// (b, heads, t, dh) -> (b, t, heads*dh)
+fn merge_heads(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, h, t, dh) = x.dims4()?;
+    x.transpose(1, 2)?.reshape((b, t, h * dh))
+}
+
+/// softmax(q k^T + mask) v, with q already scaled.
+fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    attend_kt(q, &k.t()?, v, mask)
+}
+
+/// [`attend`] with keys already laid out as (b, heads, head_dim, len).
+fn attend_kt(
+    q: &Tensor,
+    kt: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let scores = q.matmul(kt)?;
+    let scores = match mask {
+        Some(m) => scores.broadcast_add(m)?,
+        None => scores,
+    };
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    Ok((probs.matmul(v)?, probs))
+}
+
+#[derive(Debug, Clone)]
+struct Ffn {
+    fc1: Linear,
+    fc2: Linear,
+    act: Activation,
+}
+
+impl Ffn {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.fc2
+            .forward(&activate(self.act, &self.fc1.forward(x)?)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    attn: SelfAttention,
+    attn_ln: LayerNorm,
+    ffn: Ffn,
+    ffn_ln: LayerNorm,
+}
+
+impl EncoderLayer {
+    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (q, k, v) = self.attn.project(x)?;
+        let (ctx, _) = attend(&q, &k, &v, Some(mask))?;
+        let h = self.attn.out.forward(&merge_heads(&ctx)?)?;
+        let x = self.attn_ln.forward(&(x + h)?)?;
+        let h = self.ffn.forward(&x)?;
+        self.ffn_ln.forward(&(x + h)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    self_attn: SelfAttention,
+    self_ln: LayerNorm,
+    cross_q: Linear,
+    cross_kv: Linear,
+    cross_out: Linear,
+    cross_ln: LayerNorm,
+    ffn: Ffn,
+    ffn_ln: LayerNorm,
+    heads: usize,
+    head_dim: usize,
+}
+
+/// Per-layer self-attention keys/values, preallocated along the time axis so
+/// that a step writes in place instead of concatenating.
+#[derive(Debug, Clone)]
+struct KvCache {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+impl KvCache {
+    fn new(
+        rows: usize,
+        heads: usize,
+        cap: usize,
+        dh: usize,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Self> {
+        Ok(Self {
+            k: Tensor::zeros((rows, heads, cap, dh), dtype, dev)?,
+            v: Tensor::zeros((rows, heads, cap, dh), dtype, dev)?,
+            len: 0,
+        })
+    }
+
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let t = k.dim(2)?;
+        let cap = self.k.dim(2)?;
+        if self.len + t > cap {
+            let new_cap = (self.len + t).max(cap * 2);
+            let (b, h, _, dh) = self.k.dims4()?;
+            let grow = |old: &Tensor| -> candle_core::Result<Tensor> {
+                let n = Tensor::zeros((b, h, new_cap, dh), old.dtype(), old.device())?;
+                if self.len > 0 {
+                    n.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                }
+                Ok(n)
+            };
+            self.k = grow(&self.k)?;
+            self.v = grow(&self.v)?;
+        }
+        self.k.slice_set(k, 2, self.len)?;
+        self.v.slice_set(v, 2, self.len)?;
+        self.len += t;
+        Ok((
+            self.k.narrow(2, 0, self.len)?,
+            self.v.narrow(2, 0, self.len)?,
+        ))
+    }
+
+    fn select(&mut self, idx: &Tensor) -> candle_core::Result<()> {
+        self.k = self.k.index_select(idx, 0)?;
+        self.v = self.v.index_select(idx, 0)?;
+        Ok(())
+    }
+}
+
+impl DecoderLayer {
+    fn load(w: &Weights, prefix: &str, cfg: &MarianConfig) -> Result<Self> {
+        let d = cfg.d_model;
+        let heads = cfg.decoder_attention_heads;
+        let head_dim = d / heads;
+        let (qw, qb) = load_q_scaled(
+            w,
+            &format!("{prefix}.encoder_attn"),
+            d,
+            (head_dim as f64).powf(-0.5),
+        )?;
+        let (kw, kb) = load_raw(w, &format!("{prefix}.encoder_attn.k_proj"), d, d)?;
+        let (vw, vb) = load_raw(w, &format!("{prefix}.encoder_attn.v_proj"), d, d)?;
+        Ok(Self {
+            self_attn: SelfAttention::load(w, &format!("{prefix}.self_attn"), d, heads)?,
+            self_ln: LayerNorm::load(w, &format!("{prefix}.self_attn_layer_norm"), d)?,
+            cross_q: Linear::new(&qw, qb)?,
+            cross_kv: Linear::new(&Tensor::cat(&[&kw, &vw], 0)?, Tensor::cat(&[&kb, &vb], 0)?)?,
+            cross_out: Linear::load(w, &format!("{prefix}.encoder_attn.out_proj"), d, d)?,
+            cross_ln: LayerNorm::load(w, &format!("{prefix}.encoder_attn_layer_norm"), d)?,
+            ffn: Ffn {
+                fc1: Linear::load(w, &format!("{prefix}.fc1"), cfg.decoder_ffn_dim, d)?,
+                fc2: Linear::load(w, &format!("{prefix}.fc2"), d, cfg.decoder_ffn_dim)?,
+                act: cfg.activation,
+            },
+            ffn_ln: LayerNorm::load(w, &format!("{prefix}.final_layer_norm"), d)?,
+            heads,
+            head_dim,
+        })
+    }
+
+    /// Cross-attention keys and values of the encoder output, once per batch.
+    /// Keys come back transposed, (b, heads, head_dim, S), so that every
+    /// decoding step multiplies by a contiguous matrix.
+    fn cross_kv(&self, enc: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let (b, s, _) = enc.dims3()?;
+        let kv = self
+            .cross_kv
+            .forward(enc)?
+            .reshape((b, s, 2, self.heads, self.head_dim))?;
+        let part = |i: usize| kv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2);
+        Ok((part(0)?.t()?.contiguous()?, part(1)?.contiguous()?))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &self,
+        x: &Tensor,
+        cache: &mut KvCache,
+        causal: Option<&Tensor>,
+        cross_kt: &Tensor,
+        cross_v: &Tensor,
+        enc_mask: &Tensor,
+        want_attn: bool,
+    ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+        let (b, t, _) = x.dims3()?;
+        let (q, k, v) = self.self_attn.project(x)?;
+        let (k, v) = cache.append(&k, &v)?;
+        let (ctx, _) = attend(&q, &k, &v, causal)?;
+        let h = self.self_attn.out.forward(&merge_heads(&ctx)?)?;
+        let x = self.self_ln.forward(&(x + h)?)?;
+
+        let q = self
+            .cross_q
+            .forward(&x)?
+            .reshape((b, t, self.heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let (ctx, probs) = attend_kt(&q, cross_kt, cross_v, Some(enc_mask))?;
+        let attn = if want_attn { Some(probs) } else { None };
+        let h = self.cross_out.forward(&merge_heads(&ctx)?)?;
+        let x = self.cross_ln.forward(&(x + h)?)?;
+
+        let h = self.ffn.forward(&x)?;
+        Ok((self.ffn_ln.forward(&(x + h)?)?, attn))
+    }
+}
+
+/// Marian's sinusoidal table: sin of the even frequencies in the first half,
+/// cos in the second (not interleaved), computed in f64 like transformers'
+/// numpy code before rounding to the model dtype.
+fn sinusoidal_table(
+    n_pos: usize,
+    dim: usize,
+    dtype: DType,
+    dev: &Device,
+) -> candle_core::Result<Tensor> {
+    let half = dim / 2;
+    let mut data = vec![0f32; n_pos * dim];
+    for pos in 0..n_pos {
+        for j in 0..half {
+            let angle = pos as f64 / 10000f64.powf((2 * j) as f64 / dim as f64);
+            data[pos * dim + j] = angle.sin() as f32;
+            data[pos * dim + half + j] = angle.cos() as f32;
+        }
+    }
+    Tensor::from_vec(data, (n_pos, dim), dev)?.to_dtype(dtype)
+}
+
+/// Encoder states of one padded batch and what cross-attention needs to
+/// ignore the padding.
+#[derive(Debug, Clone)]
+pub struct EncoderOutput {
+    /// (batch, max_len, d_model); rows past a sequence's length are padding.
+    pub hidden: Tensor,
+    /// Unpadded source length of each row.
+    pub lengths: Vec<usize>,
+    /// Additive key mask, (batch, 1, 1, max_len): 0 for tokens, -inf for padding.
+    mask: Tensor,
+}
+
+/// Incremental decoding state for a set of rows (sentences or beams).
+#[derive(Debug, Clone)]
+pub struct DecoderState {
+    self_kv: Vec<KvCache>,
+    cross: Vec<(Tensor, Tensor)>,
+    enc_mask: Tensor,
+    src_lengths: Vec<usize>,
+    /// Number of target positions already consumed.
+    pos: usize,
+}
+
+impl DecoderState {
+    pub fn rows(&self) -> usize {
+        self.src_lengths.len()
+    }
+
+    /// Target positions already decoded (the next token's position).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Source length (unpadded) of each row.
+    pub fn src_lengths(&self) -> &[usize] {
+        &self.src_lengths
+    }
+
+    /// Keeps rows `idx` (in that order; repeats allowed): used to drop finished
+    /// sentences, to expand a sentence into beams and to reorder beams.
+    /// `same_sources` says that row `i` after the call belongs to the same
+    /// source sentence as row `i` before it, so the cross-attention keys and
+    /// values need not be copied (beam reordering inside each sentence).
+    pub fn select_rows(&mut self, idx: &[u32], same_sources: bool) -> Result<()> {
+        let identity =
+            idx.len() == self.rows() && idx.iter().enumerate().all(|(i, &j)| i == j as usize);
+        if identity {
+            return Ok(());
+        }
+        let dev = self.enc_mask.device().clone();
+        let t = Tensor::new(idx, &dev)?;
+        for c in &mut self.self_kv {
+            c.select(&t)?;
+        }
+        if !same_sources {
+            for (k, v) in &mut self.cross {
+                *k = k.index_select(&t, 0)?;
+                *v = v.index_select(&t, 0)?;
+            }
+            self.enc_mask = self.enc_mask.index_select(&t, 0)?;
+            self.src_lengths = idx.iter().map(|&i| self.src_lengths[i as usize]).collect();
+        }
+        Ok(())
+    }
+}
+
+/// Output of one decoder call.
+#[derive(Debug)]
+pub struct StepOutput {
+    /// Logits of the last position, (rows, vocab), f32.
+    pub logits: Tensor,
+    /// Last decoder layer, first head: cross-attention probabilities of the
+    /// last position, (rows, src_max_len), when asked for.
+    pub alignment: Option<Tensor>,
+}
+
+/// A loaded OPUS-MT model.
+#[derive(Debug, Clone)]
+pub struct MarianModel {
+    cfg: MarianConfig,
+    enc_embed: Tensor,
+    dec_embed: Tensor,
+    enc_pos: Tensor,
+    dec_pos: Tensor,
+    enc_layers: Vec<EncoderLayer>,
+    dec_layers: Vec<DecoderLayer>,
+    lm_head: Tensor,
+    final_logits_bias: Tensor,
+    embed_scale: f64,
+    dtype: DType,
+    device: Device,
+}
+
+/// Weight file names in a model directory, in order of preference.
+pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
+
+impl MarianModel {
+    /// Loads `config.json` and the first of [`WEIGHT_FILES`] found in `dir`;
+    /// also returns the generation defaults (config.json overridden by
+    /// generation_config.json when present).
+    pub fn from_dir(
+        dir: &Path,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Self, GenerationDefaults)> {
+        let cfg = MarianConfig::from_file(&dir.join("config.json"))?;
+        let mut gen_defaults = cfg.generation.clone();
+        let gen_path = dir.join("generation_config.json");
+        if gen_path.is_file() {
+            gen_defaults = gen_defaults.overridden_by(&GenerationDefaults::from_file(&gen_path)?);
+        }
+        let file = WEIGHT_FILES
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file())
+            .ok_or_else(|| MarianError::Io {
+                path: dir.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no {} in the model directory", WEIGHT_FILES.join(" or ")),
+                ),
+            })?;
+        Ok((Self::load(cfg, &file, dtype, device)?, gen_defaults))
+    }
+
+    /// Loads weights from a `.safetensors` file (memory-mapped) or a PyTorch
+    /// pickle (`.bin` / `.pt` / `.pth`), converting them to `dtype`.
+    pub fn load(cfg: MarianConfig, file: &Path, dtype: DType, device: &Device) -> Result<Self> {
+        let w = Weights::open(file, dtype, device)?;
+        let d = cfg.d_model;
+        let v_src = cfg.vocab_size;
+        let v_tgt = cfg.target_vocab_size();
+        // transformers 5 stores tied tensors once (model.shared.weight); older
+        // checkpoints repeat them under every alias.
+        let enc_embed = if cfg.share_encoder_decoder_embeddings {
+            w.get_any(
+                &[v_src, d],
+                &["model.shared.weight", "model.encoder.embed_tokens.weight"],
+            )?
+        } else {
+            w.get_any(
+                &[v_src, d],
+                &["model.encoder.embed_tokens.weight", "model.shared.weight"],
+            )?
+        };
+        let dec_embed = if cfg.share_encoder_decoder_embeddings {
+            enc_embed.clone()
+        } else {
+            w.get(
+                &[cfg.decoder_vocab_size, d],
+                "model.decoder.embed_tokens.weight",
+            )?
+        };
+        let lm_head = if cfg.tie_word_embeddings {
+            dec_embed.clone()
+        } else {
+            w.get(&[v_tgt, d], "lm_head.weight")?
+        };
+        if lm_head.dim(0)? != v_tgt {
+            return Err(w.err(
+                "lm_head.weight",
+                format!("has {} rows, expected {v_tgt}", lm_head.dim(0)?),
+            ));
+        }
+        let final_logits_bias = if w.has("final_logits_bias") {
+            w.get(&[1, v_tgt], "final_logits_bias")?
+        } else {
+            Tensor::zeros((1, v_tgt), dtype, device)?
+        };
+        let n_pos = cfg.max_position_embeddings;
+        let pos = |name: &str| -> Result<Tensor> {
+            if w.has(name) {
+                w.get(&[n_pos, d], name)
+            } else {
+                Ok(sinusoidal_table(n_pos, d, dtype, device)?)
+            }
+        };
+        let enc_pos = pos("model.encoder.embed_positions.weight")?;
+        let dec_pos = pos("model.decoder.embed_positions.weight")?;
+
+        let mut enc_layers = Vec::with_capacity(cfg.encoder_layers);
+        for i in 0..cfg.encoder_layers {
+            let p = format!("model.encoder.layers.{i}");
+            enc_layers.push(EncoderLayer {
+                attn: SelfAttention::load(
+                    &w,
+                    &format!("{p}.self_attn"),
+                    d,
+                    cfg.encoder_attention_heads,
+                )?,
+                attn_ln: LayerNorm::load(&w, &format!("{p}.self_attn_layer_norm"), d)?,
+                ffn: Ffn {
+                    fc1: Linear::load(&w, &format!("{p}.fc1"), cfg.encoder_ffn_dim, d)?,
+                    fc2: Linear::load(&w, &format!("{p}.fc2"), d, cfg.encoder_ffn_dim)?,
+                    act: cfg.activation,
+                },
+                ffn_ln: LayerNorm::load(&w, &format!("{p}.final_layer_norm"), d)?,
+            });
+        }
+        let mut dec_layers = Vec::with_capacity(cfg.decoder_layers);
+        for i in 0..cfg.decoder_layers {
+            dec_layers.push(DecoderLayer::load(
+                &w,
+                &format!("model.decoder.layers.{i}"),
+                &cfg,
+            )?);
+        }
+        let embed_scale = if cfg.scale_embedding {
+            (d as f64).sqrt()
+        } else {
+            1.0
+        };
+        Ok(Self {
+            cfg,
+            enc_embed,
+            dec_embed,
+            enc_pos,
+            dec_pos,
+            enc_layers,
+            dec_layers,
+            lm_head,
+            final_logits_bias,
+            embed_scale,
+            dtype,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &MarianConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    fn embed(
+        &self,
+        table: &Tensor,
+        pos_table: &Tensor,
+        ids: &[u32],
+        rows: usize,
+        start: usize,
+    ) -> Result<Tensor> {
+        let t = ids.len() / rows;
+        let vocab = table.dim(0)?;
+        if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
+            return Err(MarianError::Input(format!(
+                "token id {bad} is outside the vocabulary ({vocab})"
+            )));
+        }
+        if start + t > pos_table.dim(0)? {
+            return Err(MarianError::Input(format!(
+                "sequence of {} positions exceeds max_position_embeddings {}",
+                start + t,
+                pos_table.dim(0)?
+            )));
+        }
+        let idx = Tensor::new(ids, &self.device)?;
+        let x = (table.index_select(&idx, 0)? * self.embed_scale)?.reshape((
+            rows,
+            t,
+            self.cfg.d_model,
+        ))?;
+        Ok(x.broadcast_add(&pos_table.narrow(0, start, t)?.unsqueeze(0)?)?)
+    }
+
+    /// Runs the encoder over `batch` (token ids ending in EOS, as the
+    /// tokenizer makes them), right-padding to the longest row.
+    pub fn encode(&self, batch: &[Vec<u32>]) -> Result<EncoderOutput> {
+        if batch.is_empty() || batch.iter().any(|s| s.is_empty()) {
+            return Err(MarianError::Input(
+                "empty batch or empty source sequence".into(),
+            ));
+        }
+        let b = batch.len();
+        let s = batch.iter().map(Vec::len).max().unwrap();
+        let mut ids = Vec::with_capacity(b * s);
+        let mut mask = Vec::with_capacity(b * s);
+        for row in batch {
+            ids.extend_from_slice(row);
+            ids.extend(std::iter::repeat_n(self.cfg.pad_token_id, s - row.len()));
+            mask.extend((0..s).map(|j| {
+                if j < row.len() {
+                    0f32
+                } else {
+                    f32::NEG_INFINITY
+                }
+            }));
+        }
+        let mask = Tensor::from_vec(mask, (b, 1, 1, s), &self.device)?.to_dtype(self.dtype)?;
+        let mut x = self.embed(&self.enc_embed, &self.enc_pos, &ids, b, 0)?;
+        for layer in &self.enc_layers {
+            x = layer.forward(&x, &mask)?;
+        }
+        Ok(EncoderOutput {
+            hidden: x,
+            lengths: batch.iter().map(Vec::len).collect(),
+            mask,
+        })
+    }
+
+    /// Fresh decoder state for the rows of `enc`: computes every layer's
+    /// cross-attention keys and values once.
+    pub fn start_decoder(&self, enc: &EncoderOutput, capacity: usize) -> Result<DecoderState> {
+        let b = enc.lengths.len();
+        let heads = self.cfg.decoder_attention_heads;
+        let dh = self.cfg.d_model / heads;
+        let mut self_kv = Vec::with_capacity(self.dec_layers.len());
+        let mut cross = Vec::with_capacity(self.dec_layers.len());
+        for layer in &self.dec_layers {
+            self_kv.push(KvCache::new(
+                b,
+                heads,
+                capacity.max(1),
+                dh,
+                self.dtype,
+                &self.device,
+            )?);
+            cross.push(layer.cross_kv(&enc.hidden)?);
+        }
+        Ok(DecoderState {
+            self_kv,
+            cross,
+            enc_mask: enc.mask.clone(),
+            src_lengths: enc.lengths.clone(),
+            pos: 0,
+        })
+    }
+
+    /// Feeds `tokens` ((rows, t) row-major, same t for every row) and returns
+    /// the logits of the last position only.
+    pub fn decode_step(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        want_alignment: bool,
+    ) -> Result<StepOutput> {
+        let (h, attn) = self.decoder_hidden(state, tokens, want_alignment)?;
+        let (rows, _, d) = h.dims3()?;
+        let last = h.narrow(1, h.dim(1)? - 1, 1)?.reshape((rows, d))?;
+        let logits = self.project(&last)?;
+        let alignment = match attn {
+            // (rows, heads, t, S): first head, last query.
+            Some(p) => {
+                let t = p.dim(2)?;
+                Some(
+                    p.narrow(1, 0, 1)?
+                        .narrow(2, t - 1, 1)?
+                        .squeeze(2)?
+                        .squeeze(1)?
+                        .to_dtype(DType::F32)?,
+                )
+            }
+            None => None,
+        };
+        Ok(StepOutput { logits, alignment })
+    }
+
+    /// Teacher-forced logits of every position, (rows, t, vocab), f32.
+    pub fn forward_logits(&self, enc: &EncoderOutput, decoder_ids: &[Vec<u32>]) -> Result<Tensor> {
+        let rows = decoder_ids.len();
+        let t = decoder_ids.first().map_or(0, Vec::len);
+        if rows != enc.lengths.len() || t == 0 || decoder_ids.iter().any(|r| r.len() != t) {
+            return Err(MarianError::Input(
+                "decoder_ids must be one non-empty row per source, all of the same length".into(),
+            ));
+        }
+        let mut state = self.start_decoder(enc, t)?;
+        let flat: Vec<u32> = decoder_ids.concat();
+        let (h, _) = self.decoder_hidden(&mut state, &flat, false)?;
+        let (_, _, d) = h.dims3()?;
+        Ok(self
+            .project(&h.reshape((rows * t, d))?)?
+            .reshape((rows, t, ()))?)
+    }
+
+    fn project(&self, h: &Tensor) -> Result<Tensor> {
+        // (V, d) @ (d, rows): keeps the big tied embedding in its stored
+        // layout (no transposed copy next to the embedding table) and is the
+        // fast GEMM orientation for it.
+        let logits = self
+            .lm_head
+            .matmul(&h.t()?)?
+            .t()?
+            .broadcast_add(&self.final_logits_bias)?;
+        Ok(logits.to_dtype(DType::F32)?)
+    }
+
+    fn decoder_hidden(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        want_attn: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let rows = state.rows();
+        if rows == 0 || !tokens.len().is_multiple_of(rows) || tokens.is_empty() {
+            return Err(MarianError::Input(format!(
+                "{} decoder tokens for {rows} rows",
+                tokens.len()
+            )));
+        }
+        let t = tokens.len() / rows;
+        let past = state.pos;
+        let mut x = self.embed(&self.dec_embed, &self.dec_pos, tokens, rows, past)?;
+        let causal = if t > 1 {
+            let total = past + t;
+            let m: Vec<f32> = (0..t)
+                .flat_map(|i| {
+                    (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+                })
+                .collect();
+            Some(Tensor::from_vec(m, (t, total), &self.device)?.to_dtype(self.dtype)?)
+        } else {
+            None
+        };
+        let n = self.dec_layers.len();
+        let mut attn = None;
+        for (i, layer) in self.dec_layers.iter().enumerate() {
+            let (k, v) = &state.cross[i];
+            let (y, a) = layer.forward(
+                &x,
+                &mut state.self_kv[i],
+                causal.as_ref(),
+                k,
+                v,
+                &state.enc_mask,
+                want_attn && i + 1 == n,
+            )?;
+            x = y;
+            if a.is_some() {
+                attn = a;
+            }
+        }
+        state.pos += t;
+        Ok((x, attn))
+    }
+}
+
+impl EncoderOutput {
+    /// Encoder states of row `i` without its padding, (len, d_model).
+    pub fn row(&self, i: usize) -> Result<Tensor> {
+        Ok(self.hidden.get(i)?.narrow(0, 0, self.lengths[i])?)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+}
