@@ -9,13 +9,18 @@
 //! - [`tokenizer`]: the Marian SentencePiece tokenizer (text to ids and back);
 //! - [`marian`]: the Marian (OPUS-MT) network on candle, batched and padded;
 //! - [`decode`]: greedy and beam search over it with transformers' semantics;
+//! - [`translate`]: the batch scheduler: dedupe, split long sentences, batch
+//!   by length, run, reassemble in input order, word alignment;
 //! - [`hub`]: finding a model: a local folder or the Hugging Face cache and Hub;
-//! - [`output`]: alignment records and the bilingual files written from them.
+//! - [`output`]: alignment records and the bilingual files written from them;
+//! - [`pipeline`]: documents in, bilingual files out (the `translate` job).
 
 pub mod decode;
 pub mod document;
 pub mod hub;
 pub mod marian;
 pub mod output;
+pub mod pipeline;
 pub mod segment;
 pub mod tokenizer;
+pub mod translate;

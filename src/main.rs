@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tarjama::document::{Document, collect_inputs};
+use tarjama::output::Format;
+use tarjama::pipeline::{Destination, InputFormat, JobOptions, Reporter};
+use tarjama::translate::{BatchOptions, Engine, EngineOptions};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +29,8 @@ struct Cli {
 enum Command {
     /// Split documents into paragraphs and sentences (with byte offsets).
     Segment(SegmentArgs),
+    /// Translate documents and write bilingual files (HTML, TMX, TSV, JSONL, Markdown, Moses).
+    Translate(Box<TranslateArgs>),
     /// List the models in the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub).
     Models,
 }
@@ -38,6 +43,77 @@ struct SegmentArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = SegmentFormat::Lines)]
     format: SegmentFormat,
+}
+
+#[derive(clap::Args)]
+struct TranslateArgs {
+    /// Files, directories (their *.txt files, recursively, sorted) or `-` for standard input.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    /// A local model folder or a Hugging Face model id.
+    #[arg(long, value_name = "ID|DIR", default_value = tarjama::hub::DEFAULT_MODEL)]
+    model: String,
+    /// Branch, tag or commit of a Hugging Face model.
+    #[arg(long)]
+    revision: Option<String>,
+    /// Use the Hugging Face cache only, never the network (also HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    offline: bool,
+    /// Output folder, or `-` for standard output (with exactly one --format).
+    #[arg(long, value_name = "DIR|-", default_value = "outputs")]
+    out: PathBuf,
+    /// Output formats, comma separated [default: all but to stdout]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    format: Vec<Format>,
+    /// Beam size (1 = greedy) [default: the model's generation config]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    beam: Option<u64>,
+    /// Maximum number of generated tokens per sentence [default: the model's]
+    #[arg(long, value_name = "N")]
+    max_new_tokens: Option<usize>,
+    /// Longer sentences are split at clause boundaries [default: the model's position limit]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+    max_source_tokens: Option<u64>,
+    /// Padded source tokens per batch.
+    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_tokens: u64,
+    /// Threads to use [default: all cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    threads: Option<u64>,
+    /// Device to run the model on.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// Floating-point type of the weights and activations.
+    #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
+    dtype: DTypeArg,
+    /// How inputs are split into sentences.
+    #[arg(long, value_enum, default_value_t = InputFormat::Text)]
+    input_format: InputFormat,
+    /// Add src_ids, tgt_ids and tgt_logprobs to JSONL records.
+    #[arg(long)]
+    emit_ids: bool,
+    /// Add Marian-style word alignment (i-j pairs) from the alignment head.
+    #[arg(long)]
+    word_alignment: bool,
+    /// Redo documents whose outputs are already up to date.
+    #[arg(long)]
+    force: bool,
+    /// No progress and no summary on stderr (errors are still reported).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DTypeArg {
+    F32,
+    F16,
+    Bf16,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -63,6 +139,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Segment(args) => segment(&args),
         Command::Models => models(),
+        Command::Translate(args) => translate(&args),
     };
     match result {
         Ok(code) => code,
@@ -158,4 +235,200 @@ fn models() -> io::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Progress on stderr: a bar on a terminal, a line every few seconds
+/// otherwise, nothing when quiet.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    done: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicUsize,
+    last_line: std::sync::Mutex<std::time::Instant>,
+    started: std::time::Instant,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        use std::io::IsTerminal;
+        let tty = io::stderr().is_terminal();
+        let bar = (!quiet && tty).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} sentences  {per_sec}  ETA {eta}",
+                )
+                .expect("valid template"),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            plain: !quiet && !tty,
+            done: 0.into(),
+            total: 0.into(),
+            last_line: std::sync::Mutex::new(std::time::Instant::now()),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn warn(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("tarjama: {message}")),
+            None => eprintln!("tarjama: {message}"),
+        }
+    }
+    fn start(&self, sentences: usize) {
+        use std::sync::atomic::Ordering;
+        self.total.store(sentences, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(sentences as u64);
+            bar.reset_eta();
+        }
+    }
+    fn advance(&self, sentences: usize) {
+        use std::sync::atomic::Ordering;
+        let done = self.done.fetch_add(sentences, Ordering::Relaxed) + sentences;
+        if let Some(bar) = &self.bar {
+            bar.inc(sentences as u64);
+        } else if self.plain {
+            let mut last = self.last_line.lock().expect("not poisoned");
+            if last.elapsed().as_secs_f64() >= 5.0 {
+                *last = std::time::Instant::now();
+                let secs = self.started.elapsed().as_secs_f64();
+                eprintln!(
+                    "tarjama: {done}/{} sentences, {:.1} sentences/s",
+                    self.total.load(Ordering::Relaxed),
+                    done as f64 / secs
+                );
+            }
+        }
+    }
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
+    let usage = |msg: &str| {
+        eprintln!("tarjama: {msg}");
+        Ok(ExitCode::from(2))
+    };
+    let to_stdout = args.out.as_os_str() == "-";
+    let mut formats = args.format.clone();
+    formats.dedup();
+    if to_stdout {
+        if formats.len() != 1 {
+            return usage("--out - needs exactly one --format");
+        }
+        if formats[0] == Format::Moses {
+            return usage("the moses format writes two files; it cannot go to standard output");
+        }
+    } else if formats.is_empty() {
+        formats = Format::ALL.to_vec();
+    }
+    let threads = args
+        .threads
+        .map(|t| t as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // candle sizes its matmul parallelism from RAYON_NUM_THREADS; the global
+    // pool must agree with it.
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+
+    let reporter = Progress::new(args.quiet);
+    let spec = tarjama::hub::ModelSpec {
+        model: args.model.clone(),
+        revision: args.revision.clone(),
+        offline: args.offline,
+    };
+    // The model must load before any output is written.
+    let dir = match tarjama::hub::resolve(&spec) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("tarjama: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let device = match args.device {
+        DeviceArg::Cpu => Ok(candle_core::Device::Cpu),
+        DeviceArg::Cuda => candle_core::Device::new_cuda(0),
+    };
+    let device = match device {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("tarjama: cannot use --device cuda: {e} (build with `--features cuda`)");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let engine_opts = EngineOptions {
+        device,
+        dtype: match args.dtype {
+            DTypeArg::F32 => candle_core::DType::F32,
+            DTypeArg::F16 => candle_core::DType::F16,
+            DTypeArg::Bf16 => candle_core::DType::BF16,
+        },
+        beam: args.beam.map(|b| b as usize),
+        max_new_tokens: args.max_new_tokens,
+        max_source_tokens: args.max_source_tokens.map(|n| n as usize),
+        word_alignment: args.word_alignment,
+    };
+    let engine = match Engine::load(&dir, &engine_opts) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("tarjama: {e:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let job = JobOptions {
+        formats,
+        destination: if to_stdout {
+            Destination::Stdout
+        } else {
+            Destination::Dir(args.out.clone())
+        },
+        input_format: args.input_format,
+        emit_ids: args.emit_ids,
+        force: args.force,
+        batch: BatchOptions {
+            batch_tokens: args.batch_tokens as usize,
+            workers: 1,
+        },
+        model_mtime: tarjama::pipeline::newest_mtime(&dir),
+    };
+    let summary = match tarjama::pipeline::run(&engine, &args.inputs, &job, &reporter) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tarjama: {e:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if !args.quiet {
+        let st = &summary.stats;
+        eprintln!(
+            "tarjama: {} document(s) translated, {} up to date, {} failed; {} sentences ({} unique), \
+             {} source / {} target tokens in {:.1} s ({:.1} target tokens/s)",
+            summary.documents,
+            summary.skipped_up_to_date,
+            summary.failed.len(),
+            st.sentences,
+            st.unique,
+            st.source_tokens,
+            st.target_tokens,
+            summary.seconds,
+            st.target_tokens as f64 / summary.seconds.max(1e-9)
+        );
+    }
+    Ok(if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

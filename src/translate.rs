@@ -1,0 +1,447 @@
+//! The translation engine's batch scheduler: takes many source sentences,
+//! translates each distinct one once, and returns results in input order.
+//! This module owns deduplication, splitting of over-long sentences at clause
+//! boundaries, sorting by token length and cutting batches by a token budget,
+//! running batches on a rayon pool, detokenisation, and the mapping of the
+//! alignment head's attention to word alignments. Tokenisation is
+//! [`crate::tokenizer`]'s, the network and search are [`crate::marian`]'s and
+//! [`crate::decode`]'s.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+use rayon::prelude::*;
+
+use crate::decode::{GenerationConfig, Hypothesis, generate};
+use crate::marian::MarianModel;
+use crate::tokenizer::MarianTokenizer;
+
+/// How a model is loaded and how it searches.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub device: Device,
+    pub dtype: DType,
+    /// Beam size; `None` follows the model's generation config.
+    pub beam: Option<usize>,
+    /// Limit on generated tokens; `None` follows the model's generation config.
+    pub max_new_tokens: Option<usize>,
+    /// Sentences with more source tokens (with `</s>`) are split at clause
+    /// boundaries; `None` means the model's position limit.
+    pub max_source_tokens: Option<usize>,
+    /// Record the alignment head's attention and derive word alignments.
+    pub word_alignment: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            device: Device::Cpu,
+            dtype: DType::F32,
+            beam: None,
+            max_new_tokens: None,
+            max_source_tokens: None,
+            word_alignment: false,
+        }
+    }
+}
+
+/// How work is scheduled. Results do not depend on any of it.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// Padded source tokens per batch (rows × longest row).
+    pub batch_tokens: usize,
+    /// Batches translated at the same time.
+    pub workers: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            batch_tokens: 2048,
+            workers: 1,
+        }
+    }
+}
+
+/// The translation of one source sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translation {
+    pub text: String,
+    /// Mean log-probability per generated token (length-normalised score).
+    pub score: f32,
+    /// Encoder input ids (with `</s>`); several runs for a split sentence.
+    pub src_ids: Vec<u32>,
+    /// Generated ids without the decoder start token, with the final `</s>`.
+    pub tgt_ids: Vec<u32>,
+    /// Log-probability of each of `tgt_ids`.
+    pub tgt_logprobs: Vec<f32>,
+    /// `(source word, target word)` pairs, when word alignment was asked for.
+    pub alignment: Option<Vec<(usize, usize)>>,
+}
+
+/// Statistics of one [`Engine::translate`] call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub sentences: usize,
+    pub unique: usize,
+    /// Pieces after splitting over-long sentences.
+    pub jobs: usize,
+    pub batches: usize,
+    pub source_tokens: usize,
+    /// Source positions in batches, padding included.
+    pub padded_source_tokens: usize,
+    pub target_tokens: usize,
+}
+
+/// A loaded model with its tokenizer and search settings.
+pub struct Engine {
+    tokenizer: MarianTokenizer,
+    model: MarianModel,
+    generation: GenerationConfig,
+    max_source_tokens: usize,
+}
+
+impl Engine {
+    /// Loads a model folder (config.json, weights, source.spm, target.spm,
+    /// vocab.json, optional generation_config.json).
+    pub fn load(dir: &Path, opts: &EngineOptions) -> Result<Engine> {
+        let tokenizer = MarianTokenizer::from_dir(dir)
+            .with_context(|| format!("loading the tokenizer from {}", dir.display()))?;
+        let (model, defaults) = MarianModel::from_dir(dir, opts.dtype, &opts.device)
+            .with_context(|| format!("loading the model from {}", dir.display()))?;
+        let mut generation = GenerationConfig::from_defaults(model.config(), &defaults);
+        if let Some(beam) = opts.beam {
+            generation.num_beams = beam.max(1);
+        }
+        if let Some(n) = opts.max_new_tokens {
+            generation = generation.with_max_new_tokens(n);
+        }
+        generation.output_alignment = opts.word_alignment;
+        let limit = model.config().max_position_embeddings;
+        let max_source_tokens = opts.max_source_tokens.unwrap_or(limit).clamp(2, limit);
+        Ok(Engine {
+            tokenizer,
+            model,
+            generation,
+            max_source_tokens,
+        })
+    }
+
+    pub fn generation(&self) -> &GenerationConfig {
+        &self.generation
+    }
+
+    pub fn tokenizer(&self) -> &MarianTokenizer {
+        &self.tokenizer
+    }
+
+    /// Translates `sentences`, returning one translation per sentence in the
+    /// same order. `progress` is called with the number of source sentences
+    /// (duplicates included) that each finished batch completed.
+    pub fn translate(
+        &self,
+        sentences: &[&str],
+        opts: &BatchOptions,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<(Vec<Translation>, Stats)> {
+        // Distinct sentences, in first-seen order, and how often each occurs.
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut unique: Vec<&str> = Vec::new();
+        let mut count: Vec<usize> = Vec::new();
+        let slot: Vec<usize> = sentences
+            .iter()
+            .map(|s| {
+                *index.entry(s).or_insert_with(|| {
+                    unique.push(s);
+                    count.push(0);
+                    unique.len() - 1
+                })
+            })
+            .collect();
+        for &u in &slot {
+            count[u] += 1;
+        }
+
+        // Each distinct sentence becomes one or more jobs (parts that fit).
+        let mut jobs: Vec<(usize, Vec<u32>)> = Vec::new();
+        for (u, s) in unique.iter().enumerate() {
+            for ids in self.encode_fitting(s)? {
+                jobs.push((u, ids));
+            }
+        }
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        // Longest first: the biggest batches start early and the schedule's
+        // tail is short. The job index breaks ties so the cut is
+        // deterministic.
+        order.sort_by_key(|&j| (std::cmp::Reverse(jobs[j].1.len()), j));
+        let batches = cut_batches(&order, |j| jobs[j].1.len(), opts.batch_tokens);
+
+        let mut stats = Stats {
+            sentences: sentences.len(),
+            unique: unique.len(),
+            jobs: jobs.len(),
+            batches: batches.len(),
+            source_tokens: jobs.iter().map(|j| j.1.len()).sum(),
+            padded_source_tokens: batches
+                .iter()
+                .map(|b| b.len() * b.iter().map(|&j| jobs[j].1.len()).max().unwrap_or(0))
+                .sum(),
+            target_tokens: 0,
+        };
+
+        let parts_left: Vec<AtomicUsize> = {
+            let mut n = vec![0usize; unique.len()];
+            for (u, _) in &jobs {
+                n[*u] += 1;
+            }
+            n.into_iter().map(AtomicUsize::new).collect()
+        };
+        let run = |batch: &Vec<usize>| -> Result<Vec<(usize, Hypothesis)>> {
+            let sources: Vec<Vec<u32>> = batch.iter().map(|&j| jobs[j].1.clone()).collect();
+            let hyps = generate(&self.model, &sources, &self.generation)?;
+            let done: usize = batch
+                .iter()
+                .filter(|&&j| parts_left[jobs[j].0].fetch_sub(1, Ordering::Relaxed) == 1)
+                .map(|&j| count[jobs[j].0])
+                .sum();
+            progress(done);
+            Ok(batch.iter().copied().zip(hyps).collect())
+        };
+        let results: Vec<Vec<(usize, Hypothesis)>> = if opts.workers <= 1 {
+            batches.iter().map(run).collect::<Result<_>>()?
+        } else {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(opts.workers)
+                .build()
+                .context("starting the batch worker pool")?;
+            pool.install(|| batches.par_iter().map(run).collect::<Result<_>>())?
+        };
+        let mut hyp_of_job: Vec<Option<Hypothesis>> = vec![None; jobs.len()];
+        for (j, h) in results.into_iter().flatten() {
+            hyp_of_job[j] = Some(h);
+        }
+
+        // Reassemble the parts of each distinct sentence, in order.
+        let mut parts_of: Vec<Vec<usize>> = vec![Vec::new(); unique.len()];
+        for (j, (u, _)) in jobs.iter().enumerate() {
+            parts_of[*u].push(j);
+        }
+        let translations: Vec<Translation> = parts_of
+            .iter()
+            .map(|parts| {
+                let parts: Vec<(&[u32], &Hypothesis)> = parts
+                    .iter()
+                    .map(|&j| {
+                        (
+                            jobs[j].1.as_slice(),
+                            hyp_of_job[j].as_ref().expect("every job ran"),
+                        )
+                    })
+                    .collect();
+                self.assemble(&parts)
+            })
+            .collect::<Result<_>>()?;
+        stats.target_tokens = slot.iter().map(|&u| translations[u].tgt_ids.len()).sum();
+        Ok((
+            slot.iter().map(|&u| translations[u].clone()).collect(),
+            stats,
+        ))
+    }
+
+    /// Source ids of `text`, split into parts that fit the source limit.
+    fn encode_fitting(&self, text: &str) -> Result<Vec<Vec<u32>>> {
+        let ids = self.tokenizer.encode(text)?;
+        if ids.len() <= self.max_source_tokens {
+            return Ok(vec![ids]);
+        }
+        match split_clause(text) {
+            Some((a, b)) => {
+                let mut out = self.encode_fitting(a)?;
+                out.extend(self.encode_fitting(b)?);
+                Ok(out)
+            }
+            // One unbreakable word longer than the limit: cut its ids (never
+            // silently — the parts are still all translated).
+            None => {
+                let eos = *ids.last().expect("encode appends </s>");
+                Ok(ids[..ids.len() - 1]
+                    .chunks(self.max_source_tokens - 1)
+                    .map(|c| {
+                        let mut v = c.to_vec();
+                        v.push(eos);
+                        v
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    fn assemble(&self, parts: &[(&[u32], &Hypothesis)]) -> Result<Translation> {
+        let mut texts = Vec::new();
+        let mut t = Translation {
+            text: String::new(),
+            score: 0.0,
+            src_ids: Vec::new(),
+            tgt_ids: Vec::new(),
+            tgt_logprobs: Vec::new(),
+            alignment: self.generation.output_alignment.then(Vec::new),
+        };
+        let (mut src_words, mut tgt_words) = (0, 0);
+        for (src, hyp) in parts {
+            texts.push(self.tokenizer.decode(&hyp.ids, true)?);
+            if let Some(al) = t.alignment.as_mut() {
+                let (pairs, ns, nt) =
+                    word_alignment(&self.tokenizer, src, &hyp.ids, &hyp.alignment);
+                al.extend(
+                    pairs
+                        .into_iter()
+                        .map(|(i, j)| (i + src_words, j + tgt_words)),
+                );
+                src_words += ns;
+                tgt_words += nt;
+            }
+            t.src_ids.extend_from_slice(src);
+            t.tgt_ids.extend_from_slice(&hyp.ids);
+            t.tgt_logprobs.extend_from_slice(&hyp.token_logprobs);
+        }
+        t.text = texts
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        t.score = if t.tgt_logprobs.is_empty() {
+            0.0
+        } else {
+            t.tgt_logprobs.iter().sum::<f32>() / t.tgt_logprobs.len() as f32
+        };
+        Ok(t)
+    }
+}
+
+/// Groups `order` (already sorted by length) into consecutive batches whose
+/// padded size (rows × longest row) stays within `budget`; a row longer than
+/// the budget gets a batch of its own.
+fn cut_batches(order: &[usize], len: impl Fn(usize) -> usize, budget: usize) -> Vec<Vec<usize>> {
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut longest = 0;
+    for &j in order {
+        let l = len(j).max(1);
+        let widest = longest.max(l);
+        if !current.is_empty() && widest * (current.len() + 1) > budget {
+            batches.push(std::mem::take(&mut current));
+            longest = 0;
+        }
+        longest = longest.max(l);
+        current.push(j);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// Splits `text` in two near its middle at the strongest clause boundary it
+/// has: after `،` `؛` `:` `,` (and their Latin forms), else at white space.
+fn split_clause(text: &str) -> Option<(&str, &str)> {
+    let mid = text.len() / 2;
+    let best = |is_cut: &dyn Fn(char) -> bool| -> Option<usize> {
+        text.char_indices()
+            .filter(|&(_, c)| is_cut(c))
+            .map(|(i, c)| i + c.len_utf8())
+            .filter(|&i| {
+                i < text.len() && !text[..i].trim().is_empty() && !text[i..].trim().is_empty()
+            })
+            .min_by_key(|&i| i.abs_diff(mid))
+    };
+    let cut = best(&|c| matches!(c, '،' | '؛' | ';'))
+        .or_else(|| best(&|c| matches!(c, ':' | ',')))
+        .or_else(|| best(&char::is_whitespace))?;
+    Some((text[..cut].trim_end(), text[cut..].trim_start()))
+}
+
+/// Marian-style word alignment from the alignment head: each target piece is
+/// aligned to the source piece it attends to most, and pieces are mapped to
+/// words (a word starts at a piece beginning with `▁`). Returns the sorted,
+/// distinct `(source word, target word)` pairs and the word counts.
+fn word_alignment(
+    tok: &MarianTokenizer,
+    src: &[u32],
+    tgt: &[u32],
+    attention: &[Vec<f32>],
+) -> (Vec<(usize, usize)>, usize, usize) {
+    let words = |ids: &[u32], special: &dyn Fn(u32) -> bool| -> (Vec<Option<usize>>, usize) {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut w: Option<usize> = None;
+        for &id in ids {
+            if special(id) {
+                out.push(None);
+                continue;
+            }
+            let starts = tok.id_to_token(id).is_none_or(|p| p.starts_with('▁'));
+            let next = match (w, starts) {
+                (None, _) => 0,
+                (Some(i), true) => i + 1,
+                (Some(i), false) => i,
+            };
+            w = Some(next);
+            out.push(Some(next));
+        }
+        (out, w.map_or(0, |i| i + 1))
+    };
+    // Neither `</s>` nor padding is a word of the sentence.
+    let special = |id: u32| id == tok.eos_id() || id == tok.pad_id();
+    let (src_word, ns) = words(src, &special);
+    let (tgt_word, nt) = words(tgt, &special);
+    let mut pairs: Vec<(usize, usize)> = attention
+        .iter()
+        .zip(&tgt_word)
+        .filter_map(|(att, tw)| {
+            let tw = (*tw)?;
+            let (best, _) = att
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| src_word.get(*i).is_some_and(Option::is_some))
+                .max_by(|a, b| a.1.total_cmp(b.1))?;
+            Some((src_word[best]?, tw))
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    (pairs, ns, nt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_the_token_budget_and_keep_order() {
+        let lens = [9, 9, 8, 5, 5, 5, 5, 2, 1, 30];
+        let mut order: Vec<usize> = (0..lens.len()).collect();
+        order.sort_by_key(|&j| (std::cmp::Reverse(lens[j]), j));
+        let batches = cut_batches(&order, |j| lens[j], 20);
+        let flat: Vec<usize> = batches.iter().flatten().copied().collect();
+        assert_eq!(flat, order, "every job once, in sorted order");
+        for b in &batches {
+            let widest = b.iter().map(|&j| lens[j]).max().unwrap();
+            assert!(b.len() == 1 || widest * b.len() <= 20, "{b:?}");
+        }
+        assert_eq!(batches[0], [9], "an over-budget row runs alone");
+    }
+
+    #[test]
+    fn clause_split_prefers_arabic_comma_then_comma_then_space() {
+        assert_eq!(
+            split_clause("الأول، الثاني الثالث الرابع، الخامس"),
+            Some(("الأول، الثاني الثالث الرابع،", "الخامس"))
+        );
+        assert_eq!(split_clause("a b, c d"), Some(("a b,", "c d")));
+        assert_eq!(split_clause("one two three"), Some(("one", "two three")));
+        assert_eq!(split_clause("unbreakable"), None);
+    }
+}
