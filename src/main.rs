@@ -80,6 +80,9 @@ struct TranslateArgs {
     /// Threads to use [default: all cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     threads: Option<u64>,
+    /// Batches translated at the same time, sharing the threads [default: 2, or 1 with one thread]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    workers: Option<u64>,
     /// Device to run the model on.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     device: DeviceArg,
@@ -399,7 +402,9 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         force: args.force,
         batch: BatchOptions {
             batch_tokens: args.batch_tokens as usize,
-            workers: 1,
+            // Two concurrent batches beat one batch with two matmul threads
+            // on a 2-core machine (benches/README.md); more is untested.
+            workers: args.workers.map_or(threads.min(2), |w| w as usize),
         },
         model_mtime: tarjama::pipeline::newest_mtime(&dir),
     };
@@ -414,7 +419,7 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         let st = &summary.stats;
         eprintln!(
             "tarjama: {} document(s) translated, {} up to date, {} failed; {} sentences ({} unique), \
-             {} source / {} target tokens in {:.1} s ({:.1} target tokens/s)",
+             {} source / {} target tokens in {:.1} s ({:.1} target tokens/s); {} batches, {:.1}% padding",
             summary.documents,
             summary.skipped_up_to_date,
             summary.failed.len(),
@@ -423,7 +428,10 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             st.source_tokens,
             st.target_tokens,
             summary.seconds,
-            st.target_tokens as f64 / summary.seconds.max(1e-9)
+            st.target_tokens as f64 / summary.seconds.max(1e-9),
+            st.batches,
+            100.0 * (st.padded_source_tokens - st.source_tokens) as f64
+                / st.padded_source_tokens.max(1) as f64
         );
     }
     Ok(if summary.failed.is_empty() {
