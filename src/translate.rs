@@ -322,9 +322,11 @@ impl Engine {
     }
 }
 
-/// Groups `order` (already sorted by length) into consecutive batches whose
-/// padded size (rows × longest row) stays within `budget`; a row longer than
-/// the budget gets a batch of its own.
+/// Groups `order` (sorted longest first) into consecutive batches whose
+/// padded size (rows × longest row) stays within `budget`, starting a new
+/// batch also where a row is shorter than 4/5 of the batch's longest, so that
+/// no row carries more than 20% padding; a row longer than the budget gets a
+/// batch of its own.
 fn cut_batches(order: &[usize], len: impl Fn(usize) -> usize, budget: usize) -> Vec<Vec<usize>> {
     let mut batches: Vec<Vec<usize>> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
@@ -332,7 +334,7 @@ fn cut_batches(order: &[usize], len: impl Fn(usize) -> usize, budget: usize) -> 
     for &j in order {
         let l = len(j).max(1);
         let widest = longest.max(l);
-        if !current.is_empty() && widest * (current.len() + 1) > budget {
+        if !current.is_empty() && (widest * (current.len() + 1) > budget || l * 5 < longest * 4) {
             batches.push(std::mem::take(&mut current));
             longest = 0;
         }
@@ -430,6 +432,7 @@ mod tests {
         for b in &batches {
             let widest = b.iter().map(|&j| lens[j]).max().unwrap();
             assert!(b.len() == 1 || widest * b.len() <= 20, "{b:?}");
+            assert!(b.iter().all(|&j| lens[j] * 5 >= widest * 4), "{b:?}");
         }
         assert_eq!(batches[0], [9], "an over-budget row runs alone");
     }
