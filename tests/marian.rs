@@ -188,6 +188,35 @@ fn check_generation(
     (same_alone, same_batched, diff)
 }
 
+/// transformers' greedy results per case: ids, per-token log-probs.
+fn expected_greedy(fx: &Fixture) -> Vec<(Vec<u32>, Vec<f32>, Option<f32>)> {
+    fx.cases()
+        .iter()
+        .map(|c| {
+            (
+                ids(&c["greedy"]["ids"]),
+                floats(&c["greedy"]["token_logprobs"]),
+                None,
+            )
+        })
+        .collect()
+}
+
+/// transformers' beam results per case: ids, token scores, sequence score.
+fn expected_beam(fx: &Fixture) -> Vec<(Vec<u32>, Vec<f32>, Option<f32>)> {
+    fx.cases()
+        .iter()
+        .map(|c| {
+            let b = &c["beam"];
+            (
+                ids(&b["ids"]),
+                floats(&b["token_scores"]),
+                Some(b["score"].as_f64().unwrap() as f32),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn greedy_and_beam_match_transformers() {
     let fx = Fixture::load(&model_dir());
@@ -200,17 +229,7 @@ fn greedy_and_beam_match_transformers() {
     );
 
     let g = greedy_cfg(&model, &defaults);
-    let want: Vec<_> = fx
-        .cases()
-        .iter()
-        .map(|c| {
-            (
-                ids(&c["greedy"]["ids"]),
-                floats(&c["greedy"]["token_logprobs"]),
-                None,
-            )
-        })
-        .collect();
+    let want = expected_greedy(&fx);
     let (a, b, d) = check_generation(&model, &inputs, &g, &want, "greedy");
     eprintln!(
         "greedy: identical {a}/{n} alone, {b}/{n} batched; token logprob max abs diff {d:.3e}"
@@ -220,18 +239,7 @@ fn greedy_and_beam_match_transformers() {
 
     let beam = GenerationConfig::from_defaults(model.config(), &defaults);
     assert_eq!(beam.num_beams, 4);
-    let want: Vec<_> = fx
-        .cases()
-        .iter()
-        .map(|c| {
-            let b = &c["beam"];
-            (
-                ids(&b["ids"]),
-                floats(&b["token_scores"]),
-                Some(b["score"].as_f64().unwrap() as f32),
-            )
-        })
-        .collect();
+    let want = expected_beam(&fx);
     let (a, b, d) = check_generation(&model, &inputs, &beam, &want, "beam4");
     eprintln!(
         "beam-4: identical {a}/{n} alone, {b}/{n} batched; score / token score max abs diff {d:.3e}"
@@ -659,31 +667,10 @@ fn full_size_random_opus_mt_ar_en() {
         "full: encoder max abs diff {enc_d:.3e}, logits {logit_d:.3e} (largest |logit| {scale:.1})"
     );
     let g = greedy_cfg(&model, &defaults);
-    let want: Vec<_> = fx
-        .cases()
-        .iter()
-        .map(|c| {
-            (
-                ids(&c["greedy"]["ids"]),
-                floats(&c["greedy"]["token_logprobs"]),
-                None,
-            )
-        })
-        .collect();
+    let want = expected_greedy(&fx);
     let (ga, gb, gd) = check_generation(&model, &inputs, &g, &want, "full greedy");
     let beam = GenerationConfig::from_defaults(model.config(), &defaults);
-    let want: Vec<_> = fx
-        .cases()
-        .iter()
-        .map(|c| {
-            let b = &c["beam"];
-            (
-                ids(&b["ids"]),
-                floats(&b["token_scores"]),
-                Some(b["score"].as_f64().unwrap() as f32),
-            )
-        })
-        .collect();
+    let want = expected_beam(&fx);
     let (ba, bb, bd) = check_generation(&model, &inputs, &beam, &want, "full beam");
     eprintln!(
         "full: greedy {ga}/{n} alone {gb}/{n} batched (diff {gd:.3e}); beam {ba}/{n} alone {bb}/{n} batched (diff {bd:.3e})"
