@@ -2,6 +2,9 @@
 //! rebuild the original text byte for byte, and sentences never hold a line
 //! break or start or end with white space.
 
+mod common;
+use common::Rng;
+
 use tarjama::document::Document;
 
 fn check_round_trip(name: &str, text: &str) {
@@ -56,20 +59,6 @@ fn corpus_round_trips() {
         n += 1;
     }
     assert_eq!(n, 2);
-}
-
-/// xorshift64*: deterministic, dependency-free randomness for generated input.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
 }
 
 #[test]

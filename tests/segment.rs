@@ -1,5 +1,8 @@
 //! Golden-file and property tests for `tarjama::segment::sentence_ranges`.
 
+mod common;
+use common::Rng;
+
 use std::ops::Range;
 use std::path::Path;
 
@@ -118,22 +121,6 @@ fn corpus_round_trips() {
         for p in paragraphs(&text) {
             check_round_trip(p, &sentence_ranges(p));
         }
-    }
-}
-
-/// xorshift64*: deterministic, no crate needed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
     }
 }
 
