@@ -195,7 +195,7 @@ const HTML_STYLE: &str = "\
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:75rem;padding:0 1rem;color:#222}
 h1{font-size:1.2rem;font-weight:600}
 table{border-collapse:collapse;width:100%;table-layout:fixed}
-td{vertical-align:top;padding:.3rem .6rem;line-height:1.6}
+td{vertical-align:top;padding:.3rem .6rem;line-height:1.6;overflow-wrap:anywhere}
 td.ar{font-family:'Noto Naskh Arabic','Amiri','Geeza Pro',serif;font-size:1.15rem}
 tbody.para{border-top:1px solid #ccc}
 tbody.para tr:first-child td{padding-top:.8rem}
