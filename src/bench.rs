@@ -315,3 +315,32 @@ impl std::fmt::Display for BenchReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// benches/peers/run.py reimplements the generator: these are the values
+    /// it draws for seed 0, so a change on either side shows here.
+    #[test]
+    fn workload_matches_the_peers_script() {
+        let cfg = RandomArch::OpusMtArEn.config();
+        let w = workload(8, 0, &cfg);
+        let lens: Vec<usize> = w.iter().map(Vec::len).collect();
+        assert_eq!(lens, [56, 40, 21, 19, 56, 45, 35, 16]);
+        assert_eq!(w[0][..5], [56772, 23817, 52536, 54373, 39180]);
+        assert!(w.iter().all(|r| r.last() == Some(&0)));
+        assert!(
+            w.iter()
+                .flat_map(|r| &r[..r.len() - 1])
+                .all(|&i| i != 0 && i != cfg.pad_token_id)
+        );
+    }
+
+    #[test]
+    fn tc_big_config_is_the_big_shape() {
+        let cfg = RandomArch::OpusMtTcBigArEn.config();
+        assert_eq!((cfg.d_model, cfg.decoder_attention_heads), (1024, 16));
+        assert_eq!(cfg.pad_token_id as usize, cfg.vocab_size - 1);
+    }
+}

@@ -44,7 +44,11 @@ fn specs(cfg: &MarianConfig) -> Vec<(String, Vec<usize>, Init)> {
     let d = cfg.d_model;
     let mut v = Vec::new();
     let linear = |v: &mut Vec<_>, p: String, out_dim: usize, in_dim: usize| {
-        v.push((format!("{p}.weight"), vec![out_dim, in_dim], Init::Normalish));
+        v.push((
+            format!("{p}.weight"),
+            vec![out_dim, in_dim],
+            Init::Normalish,
+        ));
         v.push((format!("{p}.bias"), vec![out_dim], Init::Zeros));
     };
     let norm = |v: &mut Vec<_>, p: String| {
@@ -113,7 +117,8 @@ pub(super) fn checkpoint(
                 Init::Zeros => vec![0f32; n],
                 Init::Ones => vec![1f32; n],
                 Init::Normalish => {
-                    let mut rng = SplitMix64::new(seed ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+                    let mut rng =
+                        SplitMix64::new(seed ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407));
                     (0..n).map(|_| a * rng.next_signed_unit()).collect()
                 }
             };
