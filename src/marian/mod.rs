@@ -23,7 +23,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 pub use config::{Activation, EarlyStopping, GenerationDefaults, MarianConfig};
-pub use timings::{Stage, TimingSplit, Timings};
+use timings::Stage;
+pub use timings::{TimingSplit, Timings};
 
 /// Everything that can go wrong loading or running a Marian model.
 #[derive(Debug, thiserror::Error)]

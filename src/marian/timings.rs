@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// A timed stage of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(super) enum Stage {
     /// [`super::MarianModel::encode`]: embeddings and encoder layers.
     Encode,
     /// [`super::MarianModel::start_decoder`]: cross-attention keys/values.
