@@ -2,7 +2,7 @@
 //! Marian (OPUS-MT) model on candle, keeping every sentence aligned with its
 //! translation.
 //!
-//! The pipeline is one module per stage:
+//! The pipeline is one module per stage ([`mod@bench`] measures the engine):
 //! - [`document`]: reading input text and splitting it into paragraphs and
 //!   sentences with byte offsets into the original;
 //! - [`segment`]: the Arabic-aware sentence boundary rules;
@@ -15,6 +15,7 @@
 //! - [`output`]: alignment records and the bilingual files written from them;
 //! - [`pipeline`]: documents in, bilingual files out (the `translate` job).
 
+pub mod bench;
 pub mod decode;
 pub mod document;
 pub mod hub;

@@ -33,6 +33,56 @@ enum Command {
     Translate(Box<TranslateArgs>),
     /// List the models in the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub).
     Models,
+    /// Measure generation throughput on a fixed workload of random source ids.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// A local model folder or a Hugging Face model id [default: --random opus-mt-ar-en]
+    #[arg(long, value_name = "ID|DIR", conflicts_with = "random")]
+    model: Option<String>,
+    /// Build a random-weight model of this published architecture (no download).
+    #[arg(long, value_enum, value_name = "NAME")]
+    random: Option<RandomArchArg>,
+    /// Number of random source sentences (10 to 60 tokens each).
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    sentences: u64,
+    /// Read the sources from a JSON list of token id lists instead (each ending in EOS).
+    #[arg(long, value_name = "FILE", conflicts_with = "sentences")]
+    sources: Option<PathBuf>,
+    /// Sentences per batch (batches are cut in input order).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    batch_size: u64,
+    /// Beam size (1 = greedy).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    beam: u64,
+    /// Exactly this many new tokens per sentence (EOS disabled).
+    #[arg(long, value_name = "N", default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..))]
+    fixed_new_tokens: u64,
+    /// Threads to use [default: all cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    threads: Option<u64>,
+    /// Device to run the model on.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// Floating-point type of the weights and activations.
+    #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
+    dtype: DTypeArg,
+    /// Seed of the random sources and random weights.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+    /// Also write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RandomArchArg {
+    #[value(name = "opus-mt-ar-en")]
+    OpusMtArEn,
+    #[value(name = "opus-mt-tc-big-ar-en")]
+    OpusMtTcBigArEn,
 }
 
 #[derive(clap::Args)]
@@ -143,6 +193,7 @@ fn main() -> ExitCode {
         Command::Segment(args) => segment(&args),
         Command::Models => models(),
         Command::Translate(args) => translate(&args),
+        Command::Bench(args) => bench(&args),
     };
     match result {
         Ok(code) => code,
@@ -334,17 +385,7 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
     } else if formats.is_empty() {
         formats = Format::ALL.to_vec();
     }
-    let threads = args
-        .threads
-        .map(|t| t as usize)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    // candle sizes its matmul parallelism from RAYON_NUM_THREADS; the global
-    // pool must agree with it.
-    // SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global();
+    let threads = set_threads(args.threads);
 
     let reporter = Progress::new(args.quiet);
     let spec = tarjama::hub::ModelSpec {
@@ -360,24 +401,12 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let device = match args.device {
-        DeviceArg::Cpu => Ok(candle_core::Device::Cpu),
-        DeviceArg::Cuda => candle_core::Device::new_cuda(0),
-    };
-    let device = match device {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("tarjama: cannot use --device cuda: {e} (build with `--features cuda`)");
-            return Ok(ExitCode::from(1));
-        }
+    let Some(device) = device(args.device) else {
+        return Ok(ExitCode::from(1));
     };
     let engine_opts = EngineOptions {
         device,
-        dtype: match args.dtype {
-            DTypeArg::F32 => candle_core::DType::F32,
-            DTypeArg::F16 => candle_core::DType::F16,
-            DTypeArg::Bf16 => candle_core::DType::BF16,
-        },
+        dtype: args.dtype.dtype(),
         beam: args.beam.map(|b| b as usize),
         max_new_tokens: args.max_new_tokens,
         max_source_tokens: args.max_source_tokens.map(|n| n as usize),
@@ -439,4 +468,115 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Sets the thread count (all cores by default) before any thread exists.
+fn set_threads(threads: Option<u64>) -> usize {
+    let threads = threads
+        .map(|t| t as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // candle sizes its matmul parallelism from RAYON_NUM_THREADS; the global
+    // pool must agree with it.
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+    threads
+}
+
+/// The candle device, or `None` after reporting why it is unavailable.
+fn device(arg: DeviceArg) -> Option<candle_core::Device> {
+    let device = match arg {
+        DeviceArg::Cpu => Ok(candle_core::Device::Cpu),
+        DeviceArg::Cuda => candle_core::Device::new_cuda(0),
+    };
+    match device {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("tarjama: cannot use --device cuda: {e} (build with `--features cuda`)");
+            None
+        }
+    }
+}
+
+impl DTypeArg {
+    fn dtype(self) -> candle_core::DType {
+        match self {
+            DTypeArg::F32 => candle_core::DType::F32,
+            DTypeArg::F16 => candle_core::DType::F16,
+            DTypeArg::Bf16 => candle_core::DType::BF16,
+        }
+    }
+}
+
+fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
+    use tarjama::bench::{self, BenchOptions, RandomArch};
+    set_threads(args.threads);
+    let Some(device) = device(args.device) else {
+        return Ok(ExitCode::from(1));
+    };
+    let dtype = args.dtype.dtype();
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("tarjama: {e:#}");
+        Ok(ExitCode::from(1))
+    };
+    let (model, defaults, label) = match &args.model {
+        Some(m) => {
+            let spec = tarjama::hub::ModelSpec {
+                model: m.clone(),
+                revision: None,
+                offline: false,
+            };
+            let dir = match tarjama::hub::resolve(&spec) {
+                Ok(d) => d,
+                Err(e) => return fail(&e),
+            };
+            // Only the network: the sources are ids, no tokenizer needed.
+            match tarjama::marian::MarianModel::from_dir(&dir, dtype, &device) {
+                Ok((model, defaults)) => (model, defaults, dir.display().to_string()),
+                Err(e) => return fail(&e),
+            }
+        }
+        None => {
+            let arch = match args.random.unwrap_or(RandomArchArg::OpusMtArEn) {
+                RandomArchArg::OpusMtArEn => RandomArch::OpusMtArEn,
+                RandomArchArg::OpusMtTcBigArEn => RandomArch::OpusMtTcBigArEn,
+            };
+            match tarjama::marian::MarianModel::random(arch.config(), args.seed, dtype, &device) {
+                Ok(model) => (
+                    model,
+                    Default::default(),
+                    format!("random {} (seed {})", arch.name(), args.seed),
+                ),
+                Err(e) => return fail(&e),
+            }
+        }
+    };
+    let sources = match &args.sources {
+        Some(path) => match bench::read_sources(path) {
+            Ok(s) => s,
+            Err(e) => return fail(&format!("{e:#}")),
+        },
+        None => bench::workload(args.sentences as usize, args.seed, model.config()),
+    };
+    let opts = BenchOptions {
+        batch_size: args.batch_size as usize,
+        beam: args.beam as usize,
+        new_tokens: args.fixed_new_tokens as usize,
+        model_label: label,
+        seed: args.seed,
+    };
+    let report = match bench::run(&model, &defaults, &sources, &opts) {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("{e:#}")),
+    };
+    println!("{report}");
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).expect("serializable");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            return fail(&format!("{}: {e}", path.display()));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

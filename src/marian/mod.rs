@@ -8,16 +8,23 @@
 //! what greedy and beam search in [`crate::decode`] build on. Unlike
 //! candle-transformers' `marian.rs` it handles padding, never recomputes the
 //! encoder projections, and computes the vocabulary projection only for the
-//! position being generated.
+//! position being generated. For benchmarks, [`MarianModel::random`] builds a
+//! random-weight model of any configuration and [`Timings`] optionally
+//! accumulates the time spent per stage.
 
 mod config;
+mod random;
+mod timings;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 pub use config::{Activation, EarlyStopping, GenerationDefaults, MarianConfig};
+use timings::Stage;
+pub use timings::{TimingSplit, Timings};
 
 /// Everything that can go wrong loading or running a Marian model.
 #[derive(Debug, thiserror::Error)]
@@ -506,6 +513,7 @@ pub struct DecoderState {
     src_lengths: Vec<usize>,
     /// Number of target positions already consumed.
     pos: usize,
+    timings: Option<Arc<Timings>>,
 }
 
 impl DecoderState {
@@ -529,6 +537,13 @@ impl DecoderState {
     /// source sentence as row `i` before it, so the cross-attention keys and
     /// values need not be copied (beam reordering inside each sentence).
     pub fn select_rows(&mut self, idx: &[u32], same_sources: bool) -> Result<()> {
+        let tm = self.timings.clone();
+        timings::timed(tm.as_deref(), Stage::Reorder, || {
+            self.select_rows_untimed(idx, same_sources)
+        })
+    }
+
+    fn select_rows_untimed(&mut self, idx: &[u32], same_sources: bool) -> Result<()> {
         let identity =
             idx.len() == self.rows() && idx.iter().enumerate().all(|(i, &j)| i == j as usize);
         if identity {
@@ -576,6 +591,7 @@ pub struct MarianModel {
     embed_scale: f64,
     dtype: DType,
     device: Device,
+    timings: Option<Arc<Timings>>,
 }
 
 /// Weight file names in a model directory, in order of preference.
@@ -614,6 +630,30 @@ impl MarianModel {
     /// pickle (`.bin` / `.pt` / `.pth`), converting them to `dtype`.
     pub fn load(cfg: MarianConfig, file: &Path, dtype: DType, device: &Device) -> Result<Self> {
         let w = Weights::open(file, dtype, device)?;
+        Self::from_weights(cfg, &w, dtype, device)
+    }
+
+    /// A model of architecture `cfg` with random weights (seeded, the same
+    /// for a given `seed` whatever the thread count): benchmarks run on the
+    /// published shapes without downloading a checkpoint. The weights go
+    /// through the same loading code as a checkpoint's.
+    pub fn random(cfg: MarianConfig, seed: u64, dtype: DType, device: &Device) -> Result<Self> {
+        let tensors = random::checkpoint(&cfg, seed)?;
+        let w = Weights {
+            vb: VarBuilder::from_tensors(tensors, dtype, device),
+            file: PathBuf::from("<random weights>"),
+        };
+        Self::from_weights(cfg, &w, dtype, device)
+    }
+
+    /// Accumulates the wall time of this model's stages into `timings` (see
+    /// [`Timings`]); clones of the model made afterwards share it.
+    pub fn with_timings(mut self, timings: Arc<Timings>) -> Self {
+        self.timings = Some(timings);
+        self
+    }
+
+    fn from_weights(cfg: MarianConfig, w: &Weights, dtype: DType, device: &Device) -> Result<Self> {
         let d = cfg.d_model;
         let v_src = cfg.vocab_size;
         let v_tgt = cfg.target_vocab_size();
@@ -670,24 +710,24 @@ impl MarianModel {
             let p = format!("model.encoder.layers.{i}");
             enc_layers.push(EncoderLayer {
                 attn: SelfAttention::load(
-                    &w,
+                    w,
                     &format!("{p}.self_attn"),
                     d,
                     cfg.encoder_attention_heads,
                 )?,
-                attn_ln: LayerNorm::load(&w, &format!("{p}.self_attn_layer_norm"), d)?,
+                attn_ln: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d)?,
                 ffn: Ffn {
-                    fc1: Linear::load(&w, &format!("{p}.fc1"), cfg.encoder_ffn_dim, d)?,
-                    fc2: Linear::load(&w, &format!("{p}.fc2"), d, cfg.encoder_ffn_dim)?,
+                    fc1: Linear::load(w, &format!("{p}.fc1"), cfg.encoder_ffn_dim, d)?,
+                    fc2: Linear::load(w, &format!("{p}.fc2"), d, cfg.encoder_ffn_dim)?,
                     act: cfg.activation,
                 },
-                ffn_ln: LayerNorm::load(&w, &format!("{p}.final_layer_norm"), d)?,
+                ffn_ln: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d)?,
             });
         }
         let mut dec_layers = Vec::with_capacity(cfg.decoder_layers);
         for i in 0..cfg.decoder_layers {
             dec_layers.push(DecoderLayer::load(
-                &w,
+                w,
                 &format!("model.decoder.layers.{i}"),
                 &cfg,
             )?);
@@ -710,6 +750,7 @@ impl MarianModel {
             embed_scale,
             dtype,
             device: device.clone(),
+            timings: None,
         })
     }
 
@@ -759,6 +800,12 @@ impl MarianModel {
     /// Runs the encoder over `batch` (token ids ending in EOS, as the
     /// tokenizer makes them), right-padding to the longest row.
     pub fn encode(&self, batch: &[Vec<u32>]) -> Result<EncoderOutput> {
+        timings::timed(self.timings.as_deref(), Stage::Encode, || {
+            self.encode_untimed(batch)
+        })
+    }
+
+    fn encode_untimed(&self, batch: &[Vec<u32>]) -> Result<EncoderOutput> {
         if batch.is_empty() || batch.iter().any(|s| s.is_empty()) {
             return Err(MarianError::Input(
                 "empty batch or empty source sequence".into(),
@@ -794,6 +841,12 @@ impl MarianModel {
     /// Fresh decoder state for the rows of `enc`: computes every layer's
     /// cross-attention keys and values once.
     pub fn start_decoder(&self, enc: &EncoderOutput, capacity: usize) -> Result<DecoderState> {
+        timings::timed(self.timings.as_deref(), Stage::CrossKv, || {
+            self.start_decoder_untimed(enc, capacity)
+        })
+    }
+
+    fn start_decoder_untimed(&self, enc: &EncoderOutput, capacity: usize) -> Result<DecoderState> {
         let b = enc.lengths.len();
         let heads = self.cfg.decoder_attention_heads;
         let dh = self.cfg.d_model / heads;
@@ -816,6 +869,7 @@ impl MarianModel {
             enc_mask: enc.mask.clone(),
             src_lengths: enc.lengths.clone(),
             pos: 0,
+            timings: self.timings.clone(),
         })
     }
 
@@ -827,10 +881,13 @@ impl MarianModel {
         tokens: &[u32],
         want_alignment: bool,
     ) -> Result<StepOutput> {
-        let (h, attn) = self.decoder_hidden(state, tokens, want_alignment)?;
+        let tm = self.timings.as_deref();
+        let (h, attn) = timings::timed(tm, Stage::Decoder, || {
+            self.decoder_hidden(state, tokens, want_alignment)
+        })?;
         let (rows, _, d) = h.dims3()?;
         let last = h.narrow(1, h.dim(1)? - 1, 1)?.reshape((rows, d))?;
-        let logits = self.project(&last)?;
+        let logits = timings::timed(tm, Stage::Projection, || self.project(&last))?;
         let alignment = match attn {
             // (rows, heads, t, S): first head, last query.
             Some(p) => {

@@ -1,0 +1,88 @@
+//! End-to-end test of `tarjama bench` on a random full-size model: the JSON
+//! report's keys and the exact token count. No timing assertions: the
+//! numbers depend on the machine.
+
+use std::process::Command;
+
+#[test]
+fn bench_random_model_writes_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
+        .args([
+            "bench",
+            "--random",
+            "opus-mt-ar-en",
+            "--sentences",
+            "4",
+            "--batch-size",
+            "2",
+            "--fixed-new-tokens",
+            "3",
+            "--threads",
+            "2",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("target tokens/s"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in [
+        "tokens_per_second",
+        "sentences_per_second",
+        "peak_rss_mb",
+        "dtype",
+        "beam",
+        "batch_size",
+        "split",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}: {report}");
+    }
+    assert_eq!(report["target_tokens"], 4 * 3);
+    assert_eq!(report["sentences"], 4);
+    assert_eq!(report["dtype"], "f32");
+    assert_eq!(report["beam"], 1);
+    assert_eq!(report["batch_size"], 2);
+    assert!(report["peak_rss_mb"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_reads_sources_and_runs_beam_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = dir.path().join("sources.json");
+    std::fs::write(&sources, "[[5, 6, 7, 0], [8, 0], [9, 10, 0]]").unwrap();
+    let json = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
+        .args(["bench", "--random", "opus-mt-ar-en", "--sources"])
+        .arg(&sources)
+        .args([
+            "--batch-size",
+            "2",
+            "--beam",
+            "2",
+            "--fixed-new-tokens",
+            "2",
+        ])
+        .args(["--threads", "2", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["target_tokens"], 3 * 2);
+    assert_eq!(report["source_tokens"], 9);
+    assert_eq!(report["beam"], 2);
+}
