@@ -432,7 +432,7 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         batch: BatchOptions {
             batch_tokens: args.batch_tokens as usize,
             // Two concurrent batches beat one batch with two matmul threads
-            // on a 2-core machine (benches/README.md); more is untested.
+            // on a 2-core machine (benches/NOTES.md); more is untested.
             workers: args.workers.map_or(threads.min(2), |w| w as usize),
         },
         model_mtime: tarjama::pipeline::newest_mtime(&dir),
