@@ -156,6 +156,9 @@ pub fn run(
         }
     }
 
+    if docs.is_empty() && summary.failed.is_empty() && summary.skipped_up_to_date == 0 {
+        reporter.warn("no input documents (a directory contributes its *.txt files)");
+    }
     let sentences: Vec<&str> = docs
         .iter()
         .flat_map(|(d, _)| d.sentences().map(|s| s.text))

@@ -592,3 +592,26 @@ fn usage_errors_exit_2() {
         assert_eq!(run(args, None, &[]).status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn a_folder_without_txt_files_is_reported_not_silently_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.md"), "ليس نصا").unwrap();
+    let o = run(
+        &[
+            "translate",
+            dir.path().to_str().unwrap(),
+            "--model",
+            MODEL,
+            "--out",
+            "-",
+            "--format",
+            "jsonl",
+        ],
+        None,
+        &[],
+    );
+    assert!(o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no input documents"));
+}
