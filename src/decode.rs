@@ -9,6 +9,8 @@
 //! scores; the network itself lives in [`crate::marian`]. Rows whose result
 //! is final are dropped from the batch (and from the model state) at once.
 
+use rayon::prelude::*;
+
 use crate::marian::{
     DecoderState, EarlyStopping, GenerationDefaults, MarianConfig, MarianError, MarianModel,
 };
@@ -297,12 +299,19 @@ fn greedy(
         let step = model.decode_step(state, &tokens, cfg.output_alignment)?;
         let logits = rows_of(&step.logits)?;
         let align = step.alignment.as_ref().map(rows_of).transpose()?;
+        // The per-row passes over the vocabulary run in parallel.
+        let picks: Vec<(usize, f32)> = live
+            .par_iter()
+            .enumerate()
+            .map(|(r, &i)| {
+                let mut scores = logits[r].clone();
+                procs.apply(&seqs[i], &mut scores);
+                let tok = argmax(&scores);
+                (tok, log_softmax_at(&scores, tok))
+            })
+            .collect();
         let mut keep = Vec::with_capacity(live.len());
-        for (r, &i) in live.iter().enumerate() {
-            let mut scores = logits[r].clone();
-            procs.apply(&seqs[i], &mut scores);
-            let tok = argmax(&scores);
-            let lp = log_softmax_at(&scores, tok);
+        for ((r, &i), &(tok, lp)) in live.iter().enumerate().zip(&picks) {
             seqs[i].push(tok as u32);
             let h = &mut out[i];
             h.ids.push(tok as u32);
@@ -429,44 +438,56 @@ fn beam_search(
         let align = step.alignment.as_ref().map(rows_of).transpose()?;
         let src_lengths = state.src_lengths().to_vec();
 
+        // b–c, the per-sentence host work over full vocabulary rows, runs in
+        // parallel; the bookkeeping below stays sequential.
+        let row_base =
+            |p: usize, j: usize| p * rows_per_item + if rows_per_item == 1 { 0 } else { j };
+        let all_cands: Vec<Vec<Cand>> = items
+            .par_iter()
+            .enumerate()
+            .map(|(p, it)| {
+                let row_of = |j: usize| row_base(p, j);
+                // b. processed log-probs of each beam (shared row computed once).
+                let mut processed: Vec<Vec<f32>> = Vec::with_capacity(nb);
+                for j in 0..nb {
+                    if rows_per_item == 1 && j > 0 {
+                        processed.push(processed[0].clone());
+                        continue;
+                    }
+                    let mut row = logits[row_of(j)].clone();
+                    log_softmax_in_place(&mut row);
+                    procs.apply(&it.running[j].tokens, &mut row);
+                    processed.push(row);
+                }
+                // c. top-k continuations over all beams.
+                let mut cands: Vec<Cand> = Vec::with_capacity(nb * k);
+                for (j, row) in processed.iter().enumerate() {
+                    let base = it.running_scores[j];
+                    let acc: Vec<f32> = row.iter().map(|&v| v + base).collect();
+                    for (t, s) in row_top_k(&acc, k) {
+                        cands.push(Cand {
+                            beam: j,
+                            token: t,
+                            score: s,
+                            logprob: row[t as usize],
+                        });
+                    }
+                }
+                // Stable sort keeps (beam, token) order among equal scores, like
+                // the flattened index order.
+                cands.sort_by(|a, b| {
+                    b.score
+                        .partial_cmp(&a.score)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+                cands.truncate(k);
+                cands
+            })
+            .collect();
         let mut next_rows: Vec<u32> = Vec::with_capacity(items.len() * nb);
         let mut still: Vec<BeamItem> = Vec::with_capacity(items.len());
-        for (p, mut it) in items.into_iter().enumerate() {
-            let row_of = |j: usize| p * rows_per_item + if rows_per_item == 1 { 0 } else { j };
-            // b. processed log-probs of each beam (shared row computed once).
-            let mut processed: Vec<Vec<f32>> = Vec::with_capacity(nb);
-            for j in 0..nb {
-                if rows_per_item == 1 && j > 0 {
-                    processed.push(processed[0].clone());
-                    continue;
-                }
-                let mut row = logits[row_of(j)].clone();
-                log_softmax_in_place(&mut row);
-                procs.apply(&it.running[j].tokens, &mut row);
-                processed.push(row);
-            }
-            // c. top-k continuations over all beams.
-            let mut cands: Vec<Cand> = Vec::with_capacity(nb * k);
-            for (j, row) in processed.iter().enumerate() {
-                let base = it.running_scores[j];
-                let acc: Vec<f32> = row.iter().map(|&v| v + base).collect();
-                for (t, s) in row_top_k(&acc, k) {
-                    cands.push(Cand {
-                        beam: j,
-                        token: t,
-                        score: s,
-                        logprob: row[t as usize],
-                    });
-                }
-            }
-            // Stable sort keeps (beam, token) order among equal scores, like
-            // the flattened index order.
-            cands.sort_by(|a, b| {
-                b.score
-                    .partial_cmp(&a.score)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-            cands.truncate(k);
+        for ((p, mut it), cands) in items.into_iter().enumerate().zip(all_cands) {
+            let row_of = |j: usize| row_base(p, j);
             // d. which candidates hit a stopping criterion.
             let hits: Vec<bool> = cands
                 .iter()
