@@ -79,47 +79,34 @@ const BOM: &str = "\u{feff}";
 impl Document {
     /// Splits `text` into paragraphs and sentences.
     pub fn parse(name: impl Into<String>, text: String) -> Document {
-        let body_start = if text.starts_with(BOM) { BOM.len() } else { 0 };
-        let paragraphs = lines(&text, body_start)
-            .filter(|line| !text[line.clone()].trim().is_empty())
-            .map(|line| {
-                let sentences = crate::segment::sentence_ranges(&text[line.clone()])
-                    .into_iter()
-                    .map(|r| line.start + r.start..line.start + r.end)
-                    .collect();
-                Paragraph {
-                    range: line,
-                    sentences,
-                }
-            })
-            .collect();
-        Document {
-            name: name.into(),
-            text,
-            paragraphs,
-        }
+        Document::split(name.into(), text, crate::segment::sentence_ranges)
     }
 
     /// Takes every line that holds more than white space as one sentence of
     /// its own paragraph (input that is already one sentence per line).
     pub fn parse_lines(name: impl Into<String>, text: String) -> Document {
+        Document::split(name.into(), text, |line| {
+            let start = line.len() - line.trim_start().len();
+            std::iter::once(start..start + line.trim().len()).collect()
+        })
+    }
+
+    /// Paragraphs are the non-empty lines after an optional BOM; `sentences`
+    /// gives the sentence ranges within one such line.
+    fn split(name: String, text: String, sentences: fn(&str) -> Vec<Range<usize>>) -> Document {
         let body_start = if text.starts_with(BOM) { BOM.len() } else { 0 };
         let paragraphs = lines(&text, body_start)
-            .filter_map(|line| {
-                let l = &text[line.clone()];
-                let trimmed = l.trim();
-                if trimmed.is_empty() {
-                    return None;
-                }
-                let start = line.start + (l.len() - l.trim_start().len());
-                Some(Paragraph {
-                    sentences: std::iter::once(start..start + trimmed.len()).collect(),
-                    range: line,
-                })
+            .filter(|line| !text[line.clone()].trim().is_empty())
+            .map(|line| Paragraph {
+                sentences: sentences(&text[line.clone()])
+                    .into_iter()
+                    .map(|r| line.start + r.start..line.start + r.end)
+                    .collect(),
+                range: line,
             })
             .collect();
         Document {
-            name: name.into(),
+            name,
             text,
             paragraphs,
         }
