@@ -167,8 +167,9 @@ impl Engine {
 
         // Each distinct sentence becomes one or more jobs (parts that fit).
         let mut jobs: Vec<(usize, Vec<u32>)> = Vec::new();
-        for (u, s) in unique.iter().enumerate() {
-            for ids in self.encode_fitting(s)? {
+        let encoded = self.tokenizer.encode_batch(&unique)?;
+        for (u, (s, ids)) in unique.iter().zip(encoded).enumerate() {
+            for ids in self.fit(s, ids)? {
                 jobs.push((u, ids));
             }
         }
@@ -251,16 +252,16 @@ impl Engine {
         ))
     }
 
-    /// Source ids of `text`, split into parts that fit the source limit.
-    fn encode_fitting(&self, text: &str) -> Result<Vec<Vec<u32>>> {
-        let ids = self.tokenizer.encode(text)?;
+    /// `ids` (the encoding of `text`) as parts that fit the source limit;
+    /// only an over-long text is split and its parts encoded again.
+    fn fit(&self, text: &str, ids: Vec<u32>) -> Result<Vec<Vec<u32>>> {
         if ids.len() <= self.max_source_tokens {
             return Ok(vec![ids]);
         }
         match split_clause(text) {
             Some((a, b)) => {
-                let mut out = self.encode_fitting(a)?;
-                out.extend(self.encode_fitting(b)?);
+                let mut out = self.fit(a, self.tokenizer.encode(a)?)?;
+                out.extend(self.fit(b, self.tokenizer.encode(b)?)?);
                 Ok(out)
             }
             // One unbreakable word longer than the limit: cut its ids (never
