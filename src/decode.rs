@@ -11,6 +11,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd::{log_softmax_at, log_softmax_in_place};
+
 use crate::marian::{
     DecoderState, EarlyStopping, GenerationDefaults, MarianConfig, MarianError, MarianModel,
 };
@@ -207,18 +209,6 @@ impl<'a> Processors<'a> {
     }
 }
 
-fn log_softmax_in_place(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return;
-    }
-    let sum: f32 = x.iter().map(|&v| (v - max).exp()).sum();
-    let lse = sum.ln();
-    for v in x.iter_mut() {
-        *v = *v - max - lse;
-    }
-}
-
 /// First index of the maximum, as `torch.argmax` picks it.
 fn argmax(x: &[f32]) -> usize {
     let mut best = 0;
@@ -228,12 +218,6 @@ fn argmax(x: &[f32]) -> usize {
         }
     }
     best
-}
-
-fn log_softmax_at(x: &[f32], i: usize) -> f32 {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = x.iter().map(|&v| (v - max).exp()).sum();
-    x[i] - max - sum.ln()
 }
 
 /// Translates `sources` (token ids ending in EOS) with greedy or beam search
@@ -271,10 +255,6 @@ pub fn generate(
     }
 }
 
-fn rows_of(t: &candle_core::Tensor) -> Result<Vec<Vec<f32>>> {
-    Ok(t.to_vec2::<f32>()?)
-}
-
 fn greedy(
     model: &MarianModel,
     state: &mut DecoderState,
@@ -297,14 +277,13 @@ fn greedy(
     while !live.is_empty() {
         let tokens: Vec<u32> = live.iter().map(|&i| *seqs[i].last().unwrap()).collect();
         let step = model.decode_step(state, &tokens, cfg.output_alignment)?;
-        let logits = rows_of(&step.logits)?;
-        let align = step.alignment.as_ref().map(rows_of).transpose()?;
+        let align = &step.alignment;
         // The per-row passes over the vocabulary run in parallel.
         let picks: Vec<(usize, f32)> = live
             .par_iter()
             .enumerate()
             .map(|(r, &i)| {
-                let mut scores = logits[r].clone();
+                let mut scores = step.row(r).to_vec();
                 procs.apply(&seqs[i], &mut scores);
                 let tok = argmax(&scores);
                 (tok, log_softmax_at(&scores, tok))
@@ -316,8 +295,8 @@ fn greedy(
             let h = &mut out[i];
             h.ids.push(tok as u32);
             h.token_logprobs.push(lp);
-            if let Some(a) = &align {
-                h.alignment.push(a[r][..state.src_lengths()[r]].to_vec());
+            if let Some(a) = align {
+                h.alignment.push(a[r].clone());
             }
             let done = cfg.eos_token_id.contains(&(tok as u32)) || seqs[i].len() >= cfg.max_length;
             if !done {
@@ -434,9 +413,7 @@ fn beam_search(
             }
         }
         let step = model.decode_step(state, &tokens, cfg.output_alignment)?;
-        let logits = rows_of(&step.logits)?;
-        let align = step.alignment.as_ref().map(rows_of).transpose()?;
-        let src_lengths = state.src_lengths().to_vec();
+        let align = &step.alignment;
 
         // b–c, the per-sentence host work over full vocabulary rows, runs in
         // parallel; the bookkeeping below stays sequential.
@@ -454,7 +431,7 @@ fn beam_search(
                         processed.push(processed[0].clone());
                         continue;
                     }
-                    let mut row = logits[row_of(j)].clone();
+                    let mut row = step.row(row_of(j)).to_vec();
                     log_softmax_in_place(&mut row);
                     procs.apply(&it.running[j].tokens, &mut row);
                     processed.push(row);
@@ -498,9 +475,8 @@ fn beam_search(
                 let mut b = src.clone();
                 b.tokens.push(c.token);
                 b.logprobs.push(c.logprob);
-                if let Some(a) = &align {
-                    b.alignment
-                        .push(a[row_of(c.beam)][..src_lengths[row_of(c.beam)]].to_vec());
+                if let Some(a) = align {
+                    b.alignment.push(a[row_of(c.beam)].clone());
                 }
                 b
             };

@@ -13,6 +13,7 @@
 //! accumulates the time spent per stage.
 
 mod config;
+mod native;
 mod random;
 mod timings;
 
@@ -22,6 +23,8 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::gemm::PackedLinear;
+pub use crate::gemm::Precision;
 pub use config::{Activation, EarlyStopping, GenerationDefaults, MarianConfig};
 use timings::Stage;
 pub use timings::{TimingSplit, Timings};
@@ -492,28 +495,45 @@ fn sinusoidal_table(
     Tensor::from_vec(data, (n_pos, dim), dev)?.to_dtype(dtype)
 }
 
-/// Encoder states of one padded batch and what cross-attention needs to
-/// ignore the padding.
+/// Encoder states of one batch and what cross-attention needs to ignore the
+/// padding.
 #[derive(Debug, Clone)]
 pub struct EncoderOutput {
-    /// (batch, max_len, d_model); rows past a sequence's length are padding.
+    /// (batch, max_len, d_model); rows past a sequence's length are padding
+    /// (zeros on the native engine, which never computes them).
     pub hidden: Tensor,
     /// Unpadded source length of each row.
     pub lengths: Vec<usize>,
+    inner: EncInner,
+}
+
+#[derive(Debug, Clone)]
+enum EncInner {
     /// Additive key mask, (batch, 1, 1, max_len): 0 for tokens, -inf for padding.
-    mask: Tensor,
+    Candle {
+        mask: Tensor,
+    },
+    Native(native::Encoded),
 }
 
 /// Incremental decoding state for a set of rows (sentences or beams).
 #[derive(Debug, Clone)]
 pub struct DecoderState {
-    self_kv: Vec<KvCache>,
-    cross: Vec<(Tensor, Tensor)>,
-    enc_mask: Tensor,
     src_lengths: Vec<usize>,
-    /// Number of target positions already consumed.
-    pos: usize,
     timings: Option<Arc<Timings>>,
+    inner: StateInner,
+}
+
+#[derive(Debug, Clone)]
+enum StateInner {
+    Candle {
+        self_kv: Vec<KvCache>,
+        cross: Vec<(Tensor, Tensor)>,
+        enc_mask: Tensor,
+        /// Number of target positions already consumed.
+        pos: usize,
+    },
+    Native(native::State),
 }
 
 impl DecoderState {
@@ -523,7 +543,10 @@ impl DecoderState {
 
     /// Target positions already decoded (the next token's position).
     pub fn position(&self) -> usize {
-        self.pos
+        match &self.inner {
+            StateInner::Candle { pos, .. } => *pos,
+            StateInner::Native(s) => s.pos,
+        }
     }
 
     /// Source length (unpadded) of each row.
@@ -549,37 +572,96 @@ impl DecoderState {
         if identity {
             return Ok(());
         }
-        let dev = self.enc_mask.device().clone();
-        let t = Tensor::new(idx, &dev)?;
-        for c in &mut self.self_kv {
-            c.select(&t)?;
+        if let Some(&bad) = idx.iter().find(|&&i| i as usize >= self.rows()) {
+            return Err(MarianError::Input(format!(
+                "row {bad} selected from a state of {} rows",
+                self.rows()
+            )));
         }
-        if !same_sources {
-            for (k, v) in &mut self.cross {
-                *k = k.index_select(&t, 0)?;
-                *v = v.index_select(&t, 0)?;
+        match &mut self.inner {
+            StateInner::Candle {
+                self_kv,
+                cross,
+                enc_mask,
+                ..
+            } => {
+                let t = Tensor::new(idx, enc_mask.device())?;
+                for c in self_kv {
+                    c.select(&t)?;
+                }
+                if !same_sources {
+                    for (k, v) in cross {
+                        *k = k.index_select(&t, 0)?;
+                        *v = v.index_select(&t, 0)?;
+                    }
+                    *enc_mask = enc_mask.index_select(&t, 0)?;
+                }
             }
-            self.enc_mask = self.enc_mask.index_select(&t, 0)?;
-            self.src_lengths = idx.iter().map(|&i| self.src_lengths[i as usize]).collect();
+            StateInner::Native(s) => s.select_rows(idx),
         }
+        self.src_lengths = idx.iter().map(|&i| self.src_lengths[i as usize]).collect();
         Ok(())
     }
 }
 
-/// Output of one decoder call.
+/// Output of one decoder call, on the host.
 #[derive(Debug)]
 pub struct StepOutput {
-    /// Logits of the last position, (rows, vocab), f32.
-    pub logits: Tensor,
+    /// Logits of the last position, (rows, vocab) row-major.
+    pub logits: Vec<f32>,
+    pub vocab: usize,
     /// Last decoder layer, first head: cross-attention probabilities of the
-    /// last position, (rows, src_max_len), when asked for.
-    pub alignment: Option<Tensor>,
+    /// last position over each row's source tokens (unpadded), when asked for.
+    pub alignment: Option<Vec<Vec<f32>>>,
 }
 
-/// A loaded OPUS-MT model.
+impl StepOutput {
+    /// Logits of row `r`.
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.logits[r * self.vocab..(r + 1) * self.vocab]
+    }
+}
+
+/// How the network runs: candle tensors in a dtype (any device), or the
+/// native CPU engine on packed weights in a [`Precision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Candle(DType),
+    Native(Precision),
+}
+
+impl Backend {
+    /// The native engine where it applies (CPU; f32, or bf16 on the bf16
+    /// kernels), candle otherwise.
+    pub fn default_for(dtype: DType, device: &Device) -> Self {
+        match (device, dtype) {
+            (Device::Cpu, DType::F32) => Backend::Native(Precision::F32),
+            (Device::Cpu, DType::BF16) => Backend::Native(Precision::Bf16),
+            _ => Backend::Candle(dtype),
+        }
+    }
+
+    /// "f32", "bf16", "int8"… as the CLI spells it.
+    pub fn dtype_name(&self) -> &'static str {
+        match self {
+            Backend::Native(p) => p.name(),
+            Backend::Candle(DType::F16) => "f16",
+            Backend::Candle(DType::BF16) => "bf16",
+            Backend::Candle(_) => "f32",
+        }
+    }
+
+    pub fn engine_name(&self) -> &'static str {
+        match self {
+            Backend::Native(_) => "native",
+            Backend::Candle(_) => "candle",
+        }
+    }
+}
+
+/// The candle form of the network.
 #[derive(Debug, Clone)]
-pub struct MarianModel {
-    cfg: MarianConfig,
+struct CandleNet {
     enc_embed: Tensor,
     dec_embed: Tensor,
     enc_pos: Tensor,
@@ -588,6 +670,20 @@ pub struct MarianModel {
     dec_layers: Vec<DecoderLayer>,
     lm_head: Tensor,
     final_logits_bias: Tensor,
+}
+
+#[derive(Debug, Clone)]
+enum Net {
+    Candle(CandleNet),
+    Native(native::Net),
+}
+
+/// A loaded OPUS-MT model.
+#[derive(Debug, Clone)]
+pub struct MarianModel {
+    cfg: MarianConfig,
+    net: Net,
+    backend: Backend,
     embed_scale: f64,
     dtype: DType,
     device: Device,
@@ -597,13 +693,67 @@ pub struct MarianModel {
 /// Weight file names in a model directory, in order of preference.
 pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
+fn host(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
+fn pack(lin: &Linear, p: Precision) -> Result<PackedLinear> {
+    // `wt` is (in, out); the packer takes PyTorch's (out, in).
+    let (k, n) = lin.wt.dims2()?;
+    let w = host(&lin.wt.t()?.contiguous()?)?;
+    Ok(PackedLinear::new(&w, n, k, Some(&host(&lin.b)?), p))
+}
+
+fn ln(l: &LayerNorm) -> Result<native::Ln> {
+    Ok(native::Ln {
+        w: host(&l.w)?,
+        b: host(&l.b)?,
+    })
+}
+
+fn native_enc(l: &EncoderLayer, p: Precision) -> Result<native::EncLayer> {
+    Ok(native::EncLayer {
+        qkv: pack(&l.attn.qkv, p)?,
+        out: pack(&l.attn.out, p)?,
+        ln1: ln(&l.attn_ln)?,
+        fc1: pack(&l.ffn.fc1, p)?,
+        fc2: pack(&l.ffn.fc2, p)?,
+        ln2: ln(&l.ffn_ln)?,
+    })
+}
+
+fn native_dec(l: &DecoderLayer, p: Precision) -> Result<native::DecLayer> {
+    Ok(native::DecLayer {
+        qkv: pack(&l.self_attn.qkv, p)?,
+        out: pack(&l.self_attn.out, p)?,
+        ln1: ln(&l.self_ln)?,
+        cross_q: pack(&l.cross_q, p)?,
+        cross_kv: pack(&l.cross_kv, p)?,
+        cross_out: pack(&l.cross_out, p)?,
+        ln2: ln(&l.cross_ln)?,
+        fc1: pack(&l.ffn.fc1, p)?,
+        fc2: pack(&l.ffn.fc2, p)?,
+        ln3: ln(&l.ffn_ln)?,
+    })
+}
+
 impl MarianModel {
     /// Loads `config.json` and the first of [`WEIGHT_FILES`] found in `dir`;
     /// also returns the generation defaults (config.json overridden by
-    /// generation_config.json when present).
+    /// generation_config.json when present). The backend is
+    /// [`Backend::default_for`] `dtype` and `device`.
     pub fn from_dir(
         dir: &Path,
         dtype: DType,
+        device: &Device,
+    ) -> Result<(Self, GenerationDefaults)> {
+        Self::from_dir_with(dir, Backend::default_for(dtype, device), device)
+    }
+
+    /// [`MarianModel::from_dir`] on an explicit backend.
+    pub fn from_dir_with(
+        dir: &Path,
+        backend: Backend,
         device: &Device,
     ) -> Result<(Self, GenerationDefaults)> {
         let cfg = MarianConfig::from_file(&dir.join("config.json"))?;
@@ -623,14 +773,24 @@ impl MarianModel {
                     format!("no {} in the model directory", WEIGHT_FILES.join(" or ")),
                 ),
             })?;
-        Ok((Self::load(cfg, &file, dtype, device)?, gen_defaults))
+        Ok((Self::load_with(cfg, &file, backend, device)?, gen_defaults))
     }
 
     /// Loads weights from a `.safetensors` file (memory-mapped) or a PyTorch
     /// pickle (`.bin` / `.pt` / `.pth`), converting them to `dtype`.
     pub fn load(cfg: MarianConfig, file: &Path, dtype: DType, device: &Device) -> Result<Self> {
-        let w = Weights::open(file, dtype, device)?;
-        Self::from_weights(cfg, &w, dtype, device)
+        Self::load_with(cfg, file, Backend::default_for(dtype, device), device)
+    }
+
+    /// [`MarianModel::load`] on an explicit backend.
+    pub fn load_with(
+        cfg: MarianConfig,
+        file: &Path,
+        backend: Backend,
+        device: &Device,
+    ) -> Result<Self> {
+        let w = Weights::open(file, load_dtype(backend)?, device)?;
+        Self::from_weights(cfg, &w, backend, device)
     }
 
     /// A model of architecture `cfg` with random weights (seeded, the same
@@ -638,12 +798,22 @@ impl MarianModel {
     /// published shapes without downloading a checkpoint. The weights go
     /// through the same loading code as a checkpoint's.
     pub fn random(cfg: MarianConfig, seed: u64, dtype: DType, device: &Device) -> Result<Self> {
+        Self::random_with(cfg, seed, Backend::default_for(dtype, device), device)
+    }
+
+    /// [`MarianModel::random`] on an explicit backend.
+    pub fn random_with(
+        cfg: MarianConfig,
+        seed: u64,
+        backend: Backend,
+        device: &Device,
+    ) -> Result<Self> {
         let tensors = random::checkpoint(&cfg, seed)?;
         let w = Weights {
-            vb: VarBuilder::from_tensors(tensors, dtype, device),
+            vb: VarBuilder::from_tensors(tensors, load_dtype(backend)?, device),
             file: PathBuf::from("<random weights>"),
         };
-        Self::from_weights(cfg, &w, dtype, device)
+        Self::from_weights(cfg, &w, backend, device)
     }
 
     /// Accumulates the wall time of this model's stages into `timings` (see
@@ -653,7 +823,13 @@ impl MarianModel {
         self
     }
 
-    fn from_weights(cfg: MarianConfig, w: &Weights, dtype: DType, device: &Device) -> Result<Self> {
+    fn from_weights(
+        cfg: MarianConfig,
+        w: &Weights,
+        backend: Backend,
+        device: &Device,
+    ) -> Result<Self> {
+        let dtype = load_dtype(backend)?;
         let d = cfg.d_model;
         let v_src = cfg.vocab_size;
         let v_tgt = cfg.target_vocab_size();
@@ -704,11 +880,18 @@ impl MarianModel {
         };
         let enc_pos = pos("model.encoder.embed_positions.weight")?;
         let dec_pos = pos("model.decoder.embed_positions.weight")?;
+        let precision = match backend {
+            Backend::Native(p) => Some(p),
+            Backend::Candle(_) => None,
+        };
 
-        let mut enc_layers = Vec::with_capacity(cfg.encoder_layers);
+        // Layers are converted one at a time for the native engine, so the
+        // candle form of the whole network never sits next to the packed one.
+        let mut enc_layers = Vec::new();
+        let mut enc_native = Vec::new();
         for i in 0..cfg.encoder_layers {
             let p = format!("model.encoder.layers.{i}");
-            enc_layers.push(EncoderLayer {
+            let layer = EncoderLayer {
                 attn: SelfAttention::load(
                     w,
                     &format!("{p}.self_attn"),
@@ -722,31 +905,79 @@ impl MarianModel {
                     act: cfg.activation,
                 },
                 ffn_ln: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d)?,
-            });
+            };
+            match precision {
+                Some(pr) => enc_native.push(native_enc(&layer, pr)?),
+                None => enc_layers.push(layer),
+            }
         }
-        let mut dec_layers = Vec::with_capacity(cfg.decoder_layers);
+        let mut dec_layers = Vec::new();
+        let mut dec_native = Vec::new();
         for i in 0..cfg.decoder_layers {
-            dec_layers.push(DecoderLayer::load(
-                w,
-                &format!("model.decoder.layers.{i}"),
-                &cfg,
-            )?);
+            let layer = DecoderLayer::load(w, &format!("model.decoder.layers.{i}"), &cfg)?;
+            match precision {
+                Some(pr) => dec_native.push(native_dec(&layer, pr)?),
+                None => dec_layers.push(layer),
+            }
         }
         let embed_scale = if cfg.scale_embedding {
             (d as f64).sqrt()
         } else {
             1.0
         };
+        let net = match precision {
+            None => Net::Candle(CandleNet {
+                enc_embed,
+                dec_embed,
+                enc_pos,
+                dec_pos,
+                enc_layers,
+                dec_layers,
+                lm_head,
+                final_logits_bias,
+            }),
+            Some(pr) => {
+                if cfg.encoder_attention_heads != cfg.decoder_attention_heads {
+                    return Err(MarianError::Config(
+                        "the native engine needs as many encoder as decoder heads".into(),
+                    ));
+                }
+                let enc_table = Arc::new(host(&enc_embed)?);
+                let dec_table = if cfg.share_encoder_decoder_embeddings {
+                    enc_table.clone()
+                } else {
+                    Arc::new(host(&dec_embed)?)
+                };
+                let proj = PackedLinear::new(
+                    &host(&lm_head)?,
+                    v_tgt,
+                    d,
+                    Some(&host(&final_logits_bias)?),
+                    pr,
+                );
+                Net::Native(native::Net {
+                    d,
+                    heads: cfg.decoder_attention_heads,
+                    act: cfg.activation,
+                    embed_scale: embed_scale as f32,
+                    enc_embed: native::Embedding {
+                        table: enc_table,
+                        pos: Arc::new(host(&enc_pos)?),
+                    },
+                    dec_embed: native::Embedding {
+                        table: dec_table,
+                        pos: Arc::new(host(&dec_pos)?),
+                    },
+                    enc: enc_native,
+                    dec: dec_native,
+                    proj,
+                })
+            }
+        };
         Ok(Self {
             cfg,
-            enc_embed,
-            dec_embed,
-            enc_pos,
-            dec_pos,
-            enc_layers,
-            dec_layers,
-            lm_head,
-            final_logits_bias,
+            net,
+            backend,
             embed_scale,
             dtype,
             device: device.clone(),
@@ -762,39 +993,29 @@ impl MarianModel {
         &self.device
     }
 
+    /// The dtype weights were loaded in (f32 for every native precision).
     pub fn dtype(&self) -> DType {
         self.dtype
     }
 
-    fn embed(
-        &self,
-        table: &Tensor,
-        pos_table: &Tensor,
-        ids: &[u32],
-        rows: usize,
-        start: usize,
-    ) -> Result<Tensor> {
-        let t = ids.len() / rows;
-        let vocab = table.dim(0)?;
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn check_ids(&self, ids: &[u32], vocab: usize, start: usize, t: usize) -> Result<()> {
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
             return Err(MarianError::Input(format!(
                 "token id {bad} is outside the vocabulary ({vocab})"
             )));
         }
-        if start + t > pos_table.dim(0)? {
+        if start + t > self.cfg.max_position_embeddings {
             return Err(MarianError::Input(format!(
                 "sequence of {} positions exceeds max_position_embeddings {}",
                 start + t,
-                pos_table.dim(0)?
+                self.cfg.max_position_embeddings
             )));
         }
-        let idx = Tensor::new(ids, &self.device)?;
-        let x = (table.index_select(&idx, 0)? * self.embed_scale)?.reshape((
-            rows,
-            t,
-            self.cfg.d_model,
-        ))?;
-        Ok(x.broadcast_add(&pos_table.narrow(0, start, t)?.unsqueeze(0)?)?)
+        Ok(())
     }
 
     /// Runs the encoder over `batch` (token ids ending in EOS, as the
@@ -813,29 +1034,51 @@ impl MarianModel {
         }
         let b = batch.len();
         let s = batch.iter().map(Vec::len).max().unwrap();
-        let mut ids = Vec::with_capacity(b * s);
-        let mut mask = Vec::with_capacity(b * s);
-        for row in batch {
-            ids.extend_from_slice(row);
-            ids.extend(std::iter::repeat_n(self.cfg.pad_token_id, s - row.len()));
-            mask.extend((0..s).map(|j| {
-                if j < row.len() {
-                    0f32
-                } else {
-                    f32::NEG_INFINITY
+        let lengths: Vec<usize> = batch.iter().map(Vec::len).collect();
+        let ids = batch.concat();
+        self.check_ids(&ids, self.cfg.vocab_size, 0, s)?;
+        let d = self.cfg.d_model;
+        match &self.net {
+            Net::Native(net) => {
+                let enc = net.encode(batch);
+                let mut padded = vec![0f32; b * s * d];
+                for (r, w) in enc.offsets.windows(2).enumerate() {
+                    padded[r * s * d..(r * s + w[1] - w[0]) * d]
+                        .copy_from_slice(&enc.hidden[w[0] * d..w[1] * d]);
                 }
-            }));
+                Ok(EncoderOutput {
+                    hidden: Tensor::from_vec(padded, (b, s, d), &self.device)?,
+                    lengths,
+                    inner: EncInner::Native(enc),
+                })
+            }
+            Net::Candle(net) => {
+                let mut ids = Vec::with_capacity(b * s);
+                let mut mask = Vec::with_capacity(b * s);
+                for row in batch {
+                    ids.extend_from_slice(row);
+                    ids.extend(std::iter::repeat_n(self.cfg.pad_token_id, s - row.len()));
+                    mask.extend((0..s).map(|j| {
+                        if j < row.len() {
+                            0f32
+                        } else {
+                            f32::NEG_INFINITY
+                        }
+                    }));
+                }
+                let mask =
+                    Tensor::from_vec(mask, (b, 1, 1, s), &self.device)?.to_dtype(self.dtype)?;
+                let mut x = net.embed(&net.enc_embed, &net.enc_pos, &ids, b, 0, self)?;
+                for layer in &net.enc_layers {
+                    x = layer.forward(&x, &mask)?;
+                }
+                Ok(EncoderOutput {
+                    hidden: x,
+                    lengths,
+                    inner: EncInner::Candle { mask },
+                })
+            }
         }
-        let mask = Tensor::from_vec(mask, (b, 1, 1, s), &self.device)?.to_dtype(self.dtype)?;
-        let mut x = self.embed(&self.enc_embed, &self.enc_pos, &ids, b, 0)?;
-        for layer in &self.enc_layers {
-            x = layer.forward(&x, &mask)?;
-        }
-        Ok(EncoderOutput {
-            hidden: x,
-            lengths: batch.iter().map(Vec::len).collect(),
-            mask,
-        })
     }
 
     /// Fresh decoder state for the rows of `enc`: computes every layer's
@@ -847,29 +1090,42 @@ impl MarianModel {
     }
 
     fn start_decoder_untimed(&self, enc: &EncoderOutput, capacity: usize) -> Result<DecoderState> {
-        let b = enc.lengths.len();
-        let heads = self.cfg.decoder_attention_heads;
-        let dh = self.cfg.d_model / heads;
-        let mut self_kv = Vec::with_capacity(self.dec_layers.len());
-        let mut cross = Vec::with_capacity(self.dec_layers.len());
-        for layer in &self.dec_layers {
-            self_kv.push(KvCache::new(
-                b,
-                heads,
-                capacity.max(1),
-                dh,
-                self.dtype,
-                &self.device,
-            )?);
-            cross.push(layer.cross_kv(&enc.hidden)?);
-        }
+        let inner = match (&self.net, &enc.inner) {
+            (Net::Native(net), EncInner::Native(e)) => StateInner::Native(net.start(e, capacity)),
+            (Net::Candle(net), EncInner::Candle { mask }) => {
+                let b = enc.lengths.len();
+                let heads = self.cfg.decoder_attention_heads;
+                let dh = self.cfg.d_model / heads;
+                let mut self_kv = Vec::with_capacity(net.dec_layers.len());
+                let mut cross = Vec::with_capacity(net.dec_layers.len());
+                for layer in &net.dec_layers {
+                    self_kv.push(KvCache::new(
+                        b,
+                        heads,
+                        capacity.max(1),
+                        dh,
+                        self.dtype,
+                        &self.device,
+                    )?);
+                    cross.push(layer.cross_kv(&enc.hidden)?);
+                }
+                StateInner::Candle {
+                    self_kv,
+                    cross,
+                    enc_mask: mask.clone(),
+                    pos: 0,
+                }
+            }
+            _ => {
+                return Err(MarianError::Input(
+                    "encoder output comes from a model on another backend".into(),
+                ));
+            }
+        };
         Ok(DecoderState {
-            self_kv,
-            cross,
-            enc_mask: enc.mask.clone(),
             src_lengths: enc.lengths.clone(),
-            pos: 0,
             timings: self.timings.clone(),
+            inner,
         })
     }
 
@@ -882,27 +1138,83 @@ impl MarianModel {
         want_alignment: bool,
     ) -> Result<StepOutput> {
         let tm = self.timings.as_deref();
-        let (h, attn) = timings::timed(tm, Stage::Decoder, || {
-            self.decoder_hidden(state, tokens, want_alignment)
-        })?;
-        let (rows, _, d) = h.dims3()?;
-        let last = h.narrow(1, h.dim(1)? - 1, 1)?.reshape((rows, d))?;
-        let logits = timings::timed(tm, Stage::Projection, || self.project(&last))?;
-        let alignment = match attn {
-            // (rows, heads, t, S): first head, last query.
-            Some(p) => {
-                let t = p.dim(2)?;
-                Some(
-                    p.narrow(1, 0, 1)?
-                        .narrow(2, t - 1, 1)?
-                        .squeeze(2)?
-                        .squeeze(1)?
-                        .to_dtype(DType::F32)?,
-                )
+        let rows = state.rows();
+        let vocab = self.cfg.target_vocab_size();
+        match (&self.net, &mut state.inner) {
+            (Net::Native(net), StateInner::Native(st)) => {
+                let t = self.check_step(rows, tokens, st.pos)?;
+                let (h, attn) = timings::timed(tm, Stage::Decoder, || {
+                    net.decode(st, tokens, want_alignment)
+                });
+                let d = self.cfg.d_model;
+                let last: Vec<f32> = if t == 1 {
+                    h
+                } else {
+                    (0..rows)
+                        .flat_map(|r| h[((r + 1) * t - 1) * d..(r + 1) * t * d].iter().copied())
+                        .collect()
+                };
+                let logits = timings::timed(tm, Stage::Projection, || net.project(&last, rows));
+                Ok(StepOutput {
+                    logits,
+                    vocab,
+                    alignment: attn,
+                })
             }
-            None => None,
-        };
-        Ok(StepOutput { logits, alignment })
+            (Net::Candle(net), StateInner::Candle { .. }) => {
+                let (h, attn) = timings::timed(tm, Stage::Decoder, || {
+                    self.candle_decoder_hidden(net, state, tokens, want_alignment)
+                })?;
+                let (rows, _, d) = h.dims3()?;
+                let last = h.narrow(1, h.dim(1)? - 1, 1)?.reshape((rows, d))?;
+                let logits = timings::timed(tm, Stage::Projection, || -> Result<Vec<f32>> {
+                    host(&net.project(&last)?)
+                })?;
+                let alignment = match attn {
+                    // (rows, heads, t, S): first head, last query.
+                    Some(p) => {
+                        let t = p.dim(2)?;
+                        let rows = p
+                            .narrow(1, 0, 1)?
+                            .narrow(2, t - 1, 1)?
+                            .squeeze(2)?
+                            .squeeze(1)?
+                            .to_dtype(DType::F32)?
+                            .to_vec2::<f32>()?;
+                        Some(
+                            rows.into_iter()
+                                .zip(state.src_lengths())
+                                .map(|(mut r, &n)| {
+                                    r.truncate(n);
+                                    r
+                                })
+                                .collect(),
+                        )
+                    }
+                    None => None,
+                };
+                Ok(StepOutput {
+                    logits,
+                    vocab,
+                    alignment,
+                })
+            }
+            _ => Err(MarianError::Input(
+                "decoder state comes from a model on another backend".into(),
+            )),
+        }
+    }
+
+    fn check_step(&self, rows: usize, tokens: &[u32], past: usize) -> Result<usize> {
+        if rows == 0 || !tokens.len().is_multiple_of(rows) || tokens.is_empty() {
+            return Err(MarianError::Input(format!(
+                "{} decoder tokens for {rows} rows",
+                tokens.len()
+            )));
+        }
+        let t = tokens.len() / rows;
+        self.check_ids(tokens, self.cfg.decoder_vocab_size, past, t)?;
+        Ok(t)
     }
 
     /// Teacher-forced logits of every position, (rows, t, vocab), f32.
@@ -916,11 +1228,108 @@ impl MarianModel {
         }
         let mut state = self.start_decoder(enc, t)?;
         let flat: Vec<u32> = decoder_ids.concat();
-        let (h, _) = self.decoder_hidden(&mut state, &flat, false)?;
-        let (_, _, d) = h.dims3()?;
-        Ok(self
-            .project(&h.reshape((rows * t, d))?)?
-            .reshape((rows, t, ()))?)
+        match (&self.net, &mut state.inner) {
+            (Net::Native(net), StateInner::Native(st)) => {
+                self.check_step(rows, &flat, 0)?;
+                let (h, _) = net.decode(st, &flat, false);
+                let logits = net.project(&h, rows * t);
+                Ok(Tensor::from_vec(
+                    logits,
+                    (rows, t, self.cfg.target_vocab_size()),
+                    &self.device,
+                )?)
+            }
+            (Net::Candle(net), _) => {
+                let (h, _) = self.candle_decoder_hidden(net, &mut state, &flat, false)?;
+                let (_, _, d) = h.dims3()?;
+                Ok(net
+                    .project(&h.reshape((rows * t, d))?)?
+                    .reshape((rows, t, ()))?)
+            }
+            _ => unreachable!("start_decoder matched the backend"),
+        }
+    }
+
+    fn candle_decoder_hidden(
+        &self,
+        net: &CandleNet,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        want_attn: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let rows = state.rows();
+        let StateInner::Candle {
+            self_kv,
+            cross,
+            enc_mask,
+            pos,
+        } = &mut state.inner
+        else {
+            unreachable!("candle state");
+        };
+        let t = self.check_step(rows, tokens, *pos)?;
+        let past = *pos;
+        let mut x = net.embed(&net.dec_embed, &net.dec_pos, tokens, rows, past, self)?;
+        let causal = if t > 1 {
+            let total = past + t;
+            let m: Vec<f32> = (0..t)
+                .flat_map(|i| {
+                    (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+                })
+                .collect();
+            Some(Tensor::from_vec(m, (t, total), &self.device)?.to_dtype(self.dtype)?)
+        } else {
+            None
+        };
+        let n = net.dec_layers.len();
+        let mut attn = None;
+        for (i, layer) in net.dec_layers.iter().enumerate() {
+            let (k, v) = &cross[i];
+            let (y, a) = layer.forward(
+                &x,
+                &mut self_kv[i],
+                causal.as_ref(),
+                k,
+                v,
+                enc_mask,
+                want_attn && i + 1 == n,
+            )?;
+            x = y;
+            if a.is_some() {
+                attn = a;
+            }
+        }
+        *pos += t;
+        Ok((x, attn))
+    }
+}
+
+/// The dtype weights are read in for a backend.
+fn load_dtype(backend: Backend) -> Result<DType> {
+    match backend {
+        Backend::Candle(d) => Ok(d),
+        Backend::Native(_) => Ok(DType::F32),
+    }
+}
+
+impl CandleNet {
+    fn embed(
+        &self,
+        table: &Tensor,
+        pos_table: &Tensor,
+        ids: &[u32],
+        rows: usize,
+        start: usize,
+        model: &MarianModel,
+    ) -> Result<Tensor> {
+        let t = ids.len() / rows;
+        let idx = Tensor::new(ids, &model.device)?;
+        let x = (table.index_select(&idx, 0)? * model.embed_scale)?.reshape((
+            rows,
+            t,
+            model.cfg.d_model,
+        ))?;
+        Ok(x.broadcast_add(&pos_table.narrow(0, start, t)?.unsqueeze(0)?)?)
     }
 
     fn project(&self, h: &Tensor) -> Result<Tensor> {
@@ -933,55 +1342,6 @@ impl MarianModel {
             .t()?
             .broadcast_add(&self.final_logits_bias)?;
         Ok(logits.to_dtype(DType::F32)?)
-    }
-
-    fn decoder_hidden(
-        &self,
-        state: &mut DecoderState,
-        tokens: &[u32],
-        want_attn: bool,
-    ) -> Result<(Tensor, Option<Tensor>)> {
-        let rows = state.rows();
-        if rows == 0 || !tokens.len().is_multiple_of(rows) || tokens.is_empty() {
-            return Err(MarianError::Input(format!(
-                "{} decoder tokens for {rows} rows",
-                tokens.len()
-            )));
-        }
-        let t = tokens.len() / rows;
-        let past = state.pos;
-        let mut x = self.embed(&self.dec_embed, &self.dec_pos, tokens, rows, past)?;
-        let causal = if t > 1 {
-            let total = past + t;
-            let m: Vec<f32> = (0..t)
-                .flat_map(|i| {
-                    (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
-                })
-                .collect();
-            Some(Tensor::from_vec(m, (t, total), &self.device)?.to_dtype(self.dtype)?)
-        } else {
-            None
-        };
-        let n = self.dec_layers.len();
-        let mut attn = None;
-        for (i, layer) in self.dec_layers.iter().enumerate() {
-            let (k, v) = &state.cross[i];
-            let (y, a) = layer.forward(
-                &x,
-                &mut state.self_kv[i],
-                causal.as_ref(),
-                k,
-                v,
-                &state.enc_mask,
-                want_attn && i + 1 == n,
-            )?;
-            x = y;
-            if a.is_some() {
-                attn = a;
-            }
-        }
-        state.pos += t;
-        Ok((x, attn))
     }
 }
 

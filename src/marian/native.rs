@@ -1,0 +1,380 @@
+//! The native CPU engine: the same Marian network as the candle layers of
+//! this module, run on weights packed once for [`crate::gemm`]'s kernels and
+//! on plain row-major buffers. It owns the CPU forward passes: an encoder
+//! that runs on the concatenated tokens of a batch (no padding rows), cross
+//! keys/values kept once per source sentence (rows point at their source, so
+//! beams share them and reordering copies nothing), a self-attention cache
+//! laid out (row, position, [k | v]) so that a step appends one contiguous
+//! vector per row and row selection copies one block per row, and the
+//! vector math (layer norm, softmax, activations) around the matrix
+//! products. Every matrix product goes through [`PackedLinear`], so the same
+//! code runs in f32, bf16 or int8.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::Activation;
+use crate::gemm::PackedLinear;
+
+use crate::simd as ops;
+
+/// Layer-norm affine parameters.
+#[derive(Debug, Clone)]
+pub(super) struct Ln {
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct EncLayer {
+    pub qkv: PackedLinear,
+    pub out: PackedLinear,
+    pub ln1: Ln,
+    pub fc1: PackedLinear,
+    pub fc2: PackedLinear,
+    pub ln2: Ln,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct DecLayer {
+    pub qkv: PackedLinear,
+    pub out: PackedLinear,
+    pub ln1: Ln,
+    pub cross_q: PackedLinear,
+    pub cross_kv: PackedLinear,
+    pub cross_out: PackedLinear,
+    pub ln2: Ln,
+    pub fc1: PackedLinear,
+    pub fc2: PackedLinear,
+    pub ln3: Ln,
+}
+
+/// Token embeddings and positions of one side.
+#[derive(Debug, Clone)]
+pub(super) struct Embedding {
+    /// (vocab, d) row-major; shared between sides when tied.
+    pub table: Arc<Vec<f32>>,
+    /// (positions, d) row-major.
+    pub pos: Arc<Vec<f32>>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Net {
+    pub d: usize,
+    pub heads: usize,
+    pub act: Activation,
+    pub embed_scale: f32,
+    pub enc_embed: Embedding,
+    pub dec_embed: Embedding,
+    pub enc: Vec<EncLayer>,
+    pub dec: Vec<DecLayer>,
+    /// Output projection with `final_logits_bias` as its bias.
+    pub proj: PackedLinear,
+}
+
+/// Encoder states of a batch, tokens of all rows concatenated.
+#[derive(Debug, Clone)]
+pub(super) struct Encoded {
+    /// (Σ lengths, d).
+    pub hidden: Arc<Vec<f32>>,
+    /// Start of each row's tokens; one more entry than rows.
+    pub offsets: Arc<Vec<usize>>,
+}
+
+/// Decoder state: per-layer self-attention cache and the batch's cross
+/// keys/values.
+#[derive(Debug, Clone)]
+pub(super) struct State {
+    d: usize,
+    pub rows: usize,
+    pub pos: usize,
+    cap: usize,
+    /// Per layer: (rows, cap, 2d), each position [k | v].
+    kv: Vec<Vec<f32>>,
+    /// Per layer: (Σ source lengths, 2d), each token [k | v].
+    cross: Arc<Vec<Vec<f32>>>,
+    offsets: Arc<Vec<usize>>,
+    /// Source sentence of each row.
+    pub row_src: Vec<usize>,
+}
+
+impl State {
+    /// Keeps rows `idx` in that order (repeats allowed).
+    pub fn select_rows(&mut self, idx: &[u32]) {
+        let w = 2 * self.d;
+        let block = self.cap * w;
+        let used = self.pos * w;
+        for kv in &mut self.kv {
+            let mut next = vec![0f32; idx.len() * block];
+            next.par_chunks_mut(block)
+                .zip(idx.par_iter())
+                .for_each(|(dst, &i)| {
+                    let i = i as usize;
+                    dst[..used].copy_from_slice(&kv[i * block..i * block + used]);
+                });
+            *kv = next;
+        }
+        self.row_src = idx.iter().map(|&i| self.row_src[i as usize]).collect();
+        self.rows = idx.len();
+    }
+
+    fn reserve(&mut self, need: usize) {
+        if need <= self.cap {
+            return;
+        }
+        let w = 2 * self.d;
+        let new_cap = need.max(self.cap * 2);
+        let used = self.pos * w;
+        for kv in &mut self.kv {
+            let mut next = vec![0f32; self.rows * new_cap * w];
+            for r in 0..self.rows {
+                next[r * new_cap * w..r * new_cap * w + used]
+                    .copy_from_slice(&kv[r * self.cap * w..r * self.cap * w + used]);
+            }
+            *kv = next;
+        }
+        self.cap = new_cap;
+    }
+}
+
+/// Rows whose work is worth splitting across threads.
+const PAR_ROWS: usize = 4;
+
+impl Net {
+    fn dh(&self) -> usize {
+        self.d / self.heads
+    }
+
+    fn embed(
+        &self,
+        e: &Embedding,
+        ids: &[u32],
+        positions: impl Fn(usize) -> usize + Sync,
+    ) -> Vec<f32> {
+        let d = self.d;
+        let mut x = vec![0f32; ids.len() * d];
+        let scale = self.embed_scale;
+        x.par_chunks_mut(d)
+            .with_min_len(16)
+            .enumerate()
+            .for_each(|(i, row)| {
+                let t = &e.table[ids[i] as usize * d..(ids[i] as usize + 1) * d];
+                let p = positions(i);
+                let p = &e.pos[p * d..(p + 1) * d];
+                for j in 0..d {
+                    row[j] = t[j] * scale + p[j];
+                }
+            });
+        x
+    }
+
+    /// `x = LN(x + lin(input))`.
+    fn residual(&self, lin: &PackedLinear, input: &[f32], x: &mut [f32], ln: &Ln, rows: usize) {
+        let mut y = vec![0f32; rows * lin.out_dim()];
+        lin.forward(input, rows, &mut y);
+        ops::add_layer_norm(x, &y, &ln.w, &ln.b, self.d);
+    }
+
+    fn ffn(&self, fc1: &PackedLinear, fc2: &PackedLinear, ln: &Ln, x: &mut [f32], rows: usize) {
+        let mut h = vec![0f32; rows * fc1.out_dim()];
+        fc1.forward(x, rows, &mut h);
+        ops::activate(self.act, &mut h);
+        let mut y = vec![0f32; rows * self.d];
+        fc2.forward(&h, rows, &mut y);
+        ops::add_layer_norm(x, &y, &ln.w, &ln.b, self.d);
+    }
+
+    /// Encodes every row of `batch`, without padding.
+    pub fn encode(&self, batch: &[Vec<u32>]) -> Encoded {
+        let d = self.d;
+        let mut offsets = Vec::with_capacity(batch.len() + 1);
+        offsets.push(0);
+        for s in batch {
+            offsets.push(offsets.last().unwrap() + s.len());
+        }
+        let total = *offsets.last().unwrap();
+        let ids: Vec<u32> = batch.concat();
+        // Position of each token inside its row.
+        let pos: Vec<usize> = batch.iter().flat_map(|s| 0..s.len()).collect();
+        let row_of: Vec<usize> = batch
+            .iter()
+            .enumerate()
+            .flat_map(|(r, s)| std::iter::repeat_n(r, s.len()))
+            .collect();
+        let mut x = self.embed(&self.enc_embed, &ids, |i| pos[i]);
+        let (heads, dh) = (self.heads, self.dh());
+        for l in &self.enc {
+            let mut qkv = vec![0f32; total * 3 * d];
+            l.qkv.forward(&x, total, &mut qkv);
+            let mut ctx = vec![0f32; total * d];
+            ctx.par_chunks_mut(d)
+                .enumerate()
+                .for_each_init(Vec::new, |scores, (i, out)| {
+                    let r = row_of[i];
+                    let (s0, s1) = (offsets[r], offsets[r + 1]);
+                    let q = &qkv[i * 3 * d..i * 3 * d + d];
+                    let keys = &qkv[s0 * 3 * d..s1 * 3 * d];
+                    for h in 0..heads {
+                        ops::attend(
+                            &q[h * dh..(h + 1) * dh],
+                            &keys[d + h * dh..],
+                            &keys[2 * d + h * dh..],
+                            3 * d,
+                            s1 - s0,
+                            scores,
+                            &mut out[h * dh..(h + 1) * dh],
+                        );
+                    }
+                });
+            self.residual(&l.out, &ctx, &mut x, &l.ln1, total);
+            self.ffn(&l.fc1, &l.fc2, &l.ln2, &mut x, total);
+        }
+        Encoded {
+            hidden: Arc::new(x),
+            offsets: Arc::new(offsets),
+        }
+    }
+
+    /// A decoder state for the rows of `enc`: cross keys/values of every layer.
+    pub fn start(&self, enc: &Encoded, capacity: usize) -> State {
+        let total = *enc.offsets.last().unwrap();
+        let cross = self
+            .dec
+            .iter()
+            .map(|l| {
+                let mut kv = vec![0f32; total * 2 * self.d];
+                l.cross_kv.forward(&enc.hidden, total, &mut kv);
+                kv
+            })
+            .collect();
+        let rows = enc.offsets.len() - 1;
+        let cap = capacity.max(1);
+        State {
+            d: self.d,
+            rows,
+            pos: 0,
+            cap,
+            kv: vec![vec![0f32; rows * cap * 2 * self.d]; self.dec.len()],
+            cross: Arc::new(cross),
+            offsets: enc.offsets.clone(),
+            row_src: (0..rows).collect(),
+        }
+    }
+
+    /// Runs `tokens` ((rows, t) row-major) through the decoder layers and
+    /// returns the hidden states of all rows × t positions, plus, when asked,
+    /// the last layer's first-head cross-attention of each row's last
+    /// position (unpadded).
+    pub fn decode(
+        &self,
+        st: &mut State,
+        tokens: &[u32],
+        want_attn: bool,
+    ) -> (Vec<f32>, Option<Vec<Vec<f32>>>) {
+        let d = self.d;
+        let rows = st.rows;
+        let t = tokens.len() / rows;
+        let past = st.pos;
+        st.reserve(past + t);
+        let n = rows * t;
+        let mut x = self.embed(&self.dec_embed, tokens, |i| past + i % t);
+        let (heads, dh) = (self.heads, self.dh());
+        let cap = st.cap;
+        let mut attn = None;
+        let last = self.dec.len() - 1;
+        for (li, l) in self.dec.iter().enumerate() {
+            // Self-attention: project, append to the cache, attend.
+            let mut qkv = vec![0f32; n * 3 * d];
+            l.qkv.forward(&x, n, &mut qkv);
+            let kv = &mut st.kv[li];
+            kv.par_chunks_mut(cap * 2 * d)
+                .enumerate()
+                .for_each(|(r, cache)| {
+                    for i in 0..t {
+                        let src = &qkv[(r * t + i) * 3 * d + d..(r * t + i + 1) * 3 * d];
+                        cache[(past + i) * 2 * d..(past + i + 1) * 2 * d].copy_from_slice(src);
+                    }
+                });
+            let kv = &st.kv[li];
+            let mut ctx = vec![0f32; n * d];
+            ctx.par_chunks_mut(d)
+                .with_min_len(n.div_ceil(PAR_ROWS * 8).max(1))
+                .enumerate()
+                .for_each_init(Vec::new, |scores, (i, out)| {
+                    let (r, ti) = (i / t, i % t);
+                    let cache = &kv[r * cap * 2 * d..];
+                    let q = &qkv[i * 3 * d..i * 3 * d + d];
+                    for h in 0..heads {
+                        ops::attend(
+                            &q[h * dh..(h + 1) * dh],
+                            &cache[h * dh..],
+                            &cache[d + h * dh..],
+                            2 * d,
+                            past + ti + 1,
+                            scores,
+                            &mut out[h * dh..(h + 1) * dh],
+                        );
+                    }
+                });
+            self.residual(&l.out, &ctx, &mut x, &l.ln1, n);
+
+            // Cross-attention over each row's source.
+            let mut q = vec![0f32; n * d];
+            l.cross_q.forward(&x, n, &mut q);
+            let cross = &st.cross[li];
+            let offsets = &st.offsets;
+            let row_src = &st.row_src;
+            let keep = want_attn && li == last;
+            let mut probs: Vec<Vec<f32>> = vec![Vec::new(); if keep { rows } else { 0 }];
+            let mut ctx = vec![0f32; n * d];
+            let per_row: Vec<Option<Vec<f32>>> = ctx
+                .par_chunks_mut(d)
+                .with_min_len(n.div_ceil(PAR_ROWS * 8).max(1))
+                .enumerate()
+                .map_init(Vec::new, |scores, (i, out)| {
+                    let (r, ti) = (i / t, i % t);
+                    let s = row_src[r];
+                    let (s0, s1) = (offsets[s], offsets[s + 1]);
+                    let src = &cross[s0 * 2 * d..s1 * 2 * d];
+                    let qi = &q[i * d..(i + 1) * d];
+                    let mut first = None;
+                    for h in 0..heads {
+                        ops::attend(
+                            &qi[h * dh..(h + 1) * dh],
+                            &src[h * dh..],
+                            &src[d + h * dh..],
+                            2 * d,
+                            s1 - s0,
+                            scores,
+                            &mut out[h * dh..(h + 1) * dh],
+                        );
+                        if keep && h == 0 && ti + 1 == t {
+                            first = Some(scores[..s1 - s0].to_vec());
+                        }
+                    }
+                    first
+                })
+                .collect();
+            if keep {
+                for (i, p) in per_row.into_iter().enumerate() {
+                    if let Some(p) = p {
+                        probs[i / t] = p;
+                    }
+                }
+                attn = Some(probs);
+            }
+            self.residual(&l.cross_out, &ctx, &mut x, &l.ln2, n);
+            self.ffn(&l.fc1, &l.fc2, &l.ln3, &mut x, n);
+        }
+        st.pos += t;
+        (x, attn)
+    }
+
+    /// Logits of `rows` hidden states, (rows, vocab).
+    pub fn project(&self, h: &[f32], rows: usize) -> Vec<f32> {
+        let mut logits = vec![0f32; rows * self.proj.out_dim()];
+        self.proj.forward(h, rows, &mut logits);
+        logits
+    }
+}

@@ -1,0 +1,289 @@
+//! Vector math of the CPU paths around the matrix products: residual + layer
+//! norm, activations, one attention query for the native engine
+//! ([`crate::marian`]), log-softmax over the vocabulary for the search
+//! ([`crate::decode`]), and an exp that vectorises. Each entry point runs a
+//! generic body compiled for AVX-512 when the CPU has it (the crate itself
+//! targets baseline x86-64), otherwise the same body as plain code.
+
+use crate::marian::Activation;
+use rayon::prelude::*;
+
+#[cfg(target_arch = "x86_64")]
+fn wide() -> bool {
+    use std::sync::OnceLock;
+    static WIDE: OnceLock<bool> = OnceLock::new();
+    *WIDE.get_or_init(|| {
+        std::env::var_os("TARJAMA_PORTABLE_KERNELS").is_none()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("fma")
+    })
+}
+
+/// Defines `pub fn $name` that runs `$body` compiled for AVX-512 when
+/// available.
+macro_rules! multiversion {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn generic($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512dq,avx512vl,fma")]
+                unsafe fn wide_version($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
+                if wide() {
+                    // SAFETY: `wide()` checked the features.
+                    return unsafe { wide_version($($arg),*) };
+                }
+            }
+            generic($($arg),*)
+        }
+    };
+}
+
+/// e^x within 2 ulp for normal results, 0 below e^-87, +inf above e^88.7;
+/// branch-free so that loops over it vectorise.
+#[inline(always)]
+pub fn fast_exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let xc = x.clamp(-87.0, 88.7);
+    let n = (xc * LOG2E).round_ties_even();
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    // Cephes' expf polynomial on [-ln2/2, ln2/2].
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = (p * r * r + r) + 1.0;
+    // 2^n in two halves: n reaches ±128, beyond a normal f32 exponent.
+    let n = n as i32;
+    let (n1, n2) = (n / 2, n - n / 2);
+    let pow = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
+    let scaled = e * pow(n1) * pow(n2);
+    if x < -87.0 {
+        0.0
+    } else if x > 88.7 {
+        f32::INFINITY
+    } else {
+        scaled
+    }
+}
+
+multiversion! {
+    /// `x = LayerNorm(x + y)` over rows of `d` (torch's biased variance, eps 1e-5).
+    fn add_layer_norm(x: &mut [f32], y: &[f32], w: &[f32], b: &[f32], d: usize) {
+        for (xr, yr) in x.chunks_mut(d).zip(y.chunks(d)) {
+            let mut sum = [0f32; 16];
+            for (xv, yv) in xr.chunks_mut(16).zip(yr.chunks(16)) {
+                for j in 0..xv.len() {
+                    xv[j] += yv[j];
+                    sum[j] += xv[j];
+                }
+            }
+            let mean = sum.iter().sum::<f32>() / d as f32;
+            let mut sq = [0f32; 16];
+            for xv in xr.chunks(16) {
+                for j in 0..xv.len() {
+                    let c = xv[j] - mean;
+                    sq[j] += c * c;
+                }
+            }
+            let var = sq.iter().sum::<f32>() / d as f32;
+            let inv = 1.0 / (var + 1e-5).sqrt();
+            for j in 0..d {
+                xr[j] = (xr[j] - mean) * inv * w[j] + b[j];
+            }
+        }
+    }
+}
+
+multiversion! {
+    fn silu(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            *v /= 1.0 + fast_exp(-*v);
+        }
+    }
+}
+
+multiversion! {
+    fn relu(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            *v = v.max(0.0);
+        }
+    }
+}
+
+/// Applies `act` in place, in parallel chunks.
+pub fn activate(act: Activation, x: &mut [f32]) {
+    x.par_chunks_mut(16 * 1024).for_each(|c| match act {
+        Activation::Silu => silu(c),
+        Activation::Relu => relu(c),
+        Activation::GeluErf => c.iter_mut().for_each(|v| *v = gelu_erf(*v)),
+        Activation::GeluTanh => c.iter_mut().for_each(|v| {
+            let u = 0.797_884_6 * (*v + 0.044_715 * *v * *v * *v);
+            *v = 0.5 * *v * (1.0 + u.tanh());
+        }),
+        Activation::Tanh => c.iter_mut().for_each(|v| *v = v.tanh()),
+        Activation::Sigmoid => c.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+    });
+}
+
+fn gelu_erf(x: f32) -> f32 {
+    // Abramowitz–Stegun 7.1.26 is too coarse for parity; use f64 erf via
+    // its continued series in libm-free form: erf(x) = tanh-free rational.
+    0.5 * x * (1.0 + erf(x as f64 / std::f64::consts::SQRT_2) as f32)
+}
+
+/// erf to ~1e-15 (W. J. Cody's rational approximations are overkill here; a
+/// Taylor series near 0 and the complementary continued fraction beyond).
+fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    let r = if a < 2.5 {
+        // Taylor series: 2/sqrt(pi) Σ (-1)^n x^(2n+1) / (n! (2n+1)).
+        let mut term = a;
+        let mut sum = a;
+        let x2 = a * a;
+        let mut n = 0.0;
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -x2 / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // Continued fraction for erfc, evaluated backwards.
+        let mut f = 0.0;
+        for k in (1..60).rev() {
+            f = (k as f64 / 2.0) / (a + f);
+        }
+        1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + f)
+    };
+    r.copysign(x)
+}
+
+multiversion! {
+    /// One attention query of one head: `scores` becomes the probabilities
+    /// over the `n` keys and `out` their weighted sum of values. Keys and
+    /// values are `stride` floats apart, `q.len()` floats each.
+    fn attend(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        stride: usize,
+        n: usize,
+        scores: &mut Vec<f32>,
+        out: &mut [f32]
+    ) {
+        let dh = q.len();
+        scores.clear();
+        let mut max = f32::NEG_INFINITY;
+        for j in 0..n {
+            let kj = &k[j * stride..j * stride + dh];
+            let mut acc = [0f32; 16];
+            for (qc, kc) in q.chunks(16).zip(kj.chunks(16)) {
+                for l in 0..qc.len() {
+                    acc[l] += qc[l] * kc[l];
+                }
+            }
+            let s = acc.iter().sum::<f32>();
+            max = max.max(s);
+            scores.push(s);
+        }
+        let mut sum = 0f32;
+        for s in scores.iter_mut() {
+            *s = fast_exp(*s - max);
+            sum += *s;
+        }
+        let inv = 1.0 / sum;
+        out.fill(0.0);
+        for (j, p) in scores.iter_mut().enumerate() {
+            *p *= inv;
+            let vj = &v[j * stride..j * stride + dh];
+            for l in 0..dh {
+                out[l] += *p * vj[l];
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The maximum of `x` and `ln Σ exp(x - max)`, as torch's log-softmax
+    /// splits them (`x - max - ln Σ`).
+    fn max_and_log_sum_exp(x: &[f32]) -> (f32, f32) {
+        let mut m = [f32::NEG_INFINITY; 16];
+        for c in x.chunks(16) {
+            for (ml, &v) in m.iter_mut().zip(c) {
+                *ml = ml.max(v);
+            }
+        }
+        let max = m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut s = [0f32; 16];
+        for c in x.chunks(16) {
+            for (sl, &v) in s.iter_mut().zip(c) {
+                *sl += fast_exp(v - max);
+            }
+        }
+        (max, s.iter().sum::<f32>().ln())
+    }
+}
+
+multiversion! {
+    /// `x = log_softmax(x)`; a row that is all -inf stays as it is.
+    fn log_softmax_in_place(x: &mut [f32]) {
+        let (max, lse) = max_and_log_sum_exp(x);
+        if max == f32::NEG_INFINITY {
+            return;
+        }
+        for v in x.iter_mut() {
+            *v = *v - max - lse;
+        }
+    }
+}
+
+/// `log_softmax(x)[i]`.
+pub fn log_softmax_at(x: &[f32], i: usize) -> f32 {
+    let (max, lse) = max_and_log_sum_exp(x);
+    x[i] - max - lse
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_matches_std() {
+        let mut worst = 0f64;
+        let mut x = -90.0f32;
+        while x < 89.0 {
+            let (g, e) = (fast_exp(x), (x as f64).exp());
+            if e > 1e-37 && e < 3e38 {
+                worst = worst.max(((g as f64 - e) / e).abs());
+            }
+            x += 0.00731;
+        }
+        assert!(worst < 3e-7, "relative error {worst}");
+        assert_eq!(fast_exp(f32::NEG_INFINITY), 0.0);
+        assert_eq!(fast_exp(-100.0), 0.0);
+        assert_eq!(fast_exp(0.0), 1.0);
+    }
+
+    #[test]
+    fn erf_matches_known_values() {
+        // Values from the DLMF table (erf 0.5, 1, 2, 3).
+        for (x, e) in [
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (2.0, 0.995_322_265_018_952_7),
+            (3.0, 0.999_977_909_503_001_4),
+        ] {
+            assert!((erf(x) - e).abs() < 1e-13, "erf({x}) = {}", erf(x));
+            assert!((erf(-x) + e).abs() < 1e-13);
+        }
+    }
+}
