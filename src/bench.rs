@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use candle_core::DType;
 use serde::Serialize;
 
 use crate::decode::{GenerationConfig, generate};
@@ -164,6 +163,8 @@ pub struct BenchReport {
     pub model: String,
     pub device: String,
     pub dtype: String,
+    /// "native" (packed-weight CPU kernels) or "candle".
+    pub engine: String,
     /// candle's matmul threads (RAYON_NUM_THREADS) and rayon's pool size.
     pub threads: usize,
     pub rayon_threads: usize,
@@ -183,15 +184,6 @@ pub struct BenchReport {
     pub split: Split,
     /// Peak resident set (VmHWM) of the process, model loading included.
     pub peak_rss_mb: Option<f64>,
-}
-
-fn dtype_name(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "f32",
-        DType::F16 => "f16",
-        DType::BF16 => "bf16",
-        _ => "other",
-    }
 }
 
 /// Runs `sources` through `model` in batches of `opts.batch_size`, in order,
@@ -246,7 +238,8 @@ pub fn run(
     Ok(BenchReport {
         model: opts.model_label.clone(),
         device: format!("{:?}", model.device()),
-        dtype: dtype_name(model.dtype()).to_string(),
+        dtype: model.backend().dtype_name().to_string(),
+        engine: model.backend().engine_name().to_string(),
         threads: candle_core::utils::get_num_threads(),
         rayon_threads: rayon::current_num_threads(),
         beam: opts.beam,
@@ -281,8 +274,8 @@ impl std::fmt::Display for BenchReport {
         writeln!(f, "model      {}", self.model)?;
         writeln!(
             f,
-            "setup      device {}, dtype {}, {} threads (rayon {}), beam {}, batch {}",
-            self.device, self.dtype, self.threads, self.rayon_threads, self.beam, self.batch_size
+            "setup      device {}, {} engine, dtype {}, {} threads (rayon {}), beam {}, batch {}",
+            self.device, self.engine, self.dtype, self.threads, self.rayon_threads, self.beam, self.batch_size
         )?;
         writeln!(
             f,

@@ -66,9 +66,14 @@ struct BenchArgs {
     /// Device to run the model on.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     device: DeviceArg,
-    /// Floating-point type of the weights and activations.
+    /// Number type of the weights and activations: int8 (weights quantised
+    /// per channel, activations per row) and bf16 run on the native CPU
+    /// engine; f16 only on candle.
     #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
     dtype: DTypeArg,
+    /// Network implementation [default: native on the CPU, candle on CUDA].
+    #[arg(long, value_enum)]
+    engine: Option<EngineArg>,
     /// Seed of the random sources and random weights.
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -136,9 +141,14 @@ struct TranslateArgs {
     /// Device to run the model on.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     device: DeviceArg,
-    /// Floating-point type of the weights and activations.
+    /// Number type of the weights and activations: int8 (weights quantised
+    /// per channel, activations per row) and bf16 run on the native CPU
+    /// engine; f16 only on candle.
     #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
     dtype: DTypeArg,
+    /// Network implementation [default: native on the CPU, candle on CUDA].
+    #[arg(long, value_enum)]
+    engine: Option<EngineArg>,
     /// How inputs are split into sentences.
     #[arg(long, value_enum, default_value_t = InputFormat::Text)]
     input_format: InputFormat,
@@ -167,6 +177,15 @@ enum DTypeArg {
     F32,
     F16,
     Bf16,
+    Int8,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum EngineArg {
+    /// Packed-weight kernels for this CPU (AVX-512 where available).
+    Native,
+    /// candle tensors (any device).
+    Candle,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -404,9 +423,12 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
     let Some(device) = device(args.device) else {
         return Ok(ExitCode::from(1));
     };
+    let Some(backend) = backend(args.engine, args.dtype, &device) else {
+        return Ok(ExitCode::from(2));
+    };
     let engine_opts = EngineOptions {
         device,
-        dtype: args.dtype.dtype(),
+        backend,
         beam: args.beam.map(|b| b as usize),
         max_new_tokens: args.max_new_tokens,
         max_source_tokens: args.max_source_tokens.map(|n| n as usize),
@@ -500,14 +522,47 @@ fn device(arg: DeviceArg) -> Option<candle_core::Device> {
     }
 }
 
-impl DTypeArg {
-    fn dtype(self) -> candle_core::DType {
-        match self {
-            DTypeArg::F32 => candle_core::DType::F32,
-            DTypeArg::F16 => candle_core::DType::F16,
-            DTypeArg::Bf16 => candle_core::DType::BF16,
+/// The backend `--engine` and `--dtype` name on `device`, or `None` after
+/// reporting a combination that does not exist.
+fn backend(
+    engine: Option<EngineArg>,
+    dtype: DTypeArg,
+    device: &candle_core::Device,
+) -> Option<tarjama::marian::Backend> {
+    use candle_core::DType;
+    use tarjama::marian::{Backend, Precision};
+    let engine = engine.unwrap_or(if device.is_cpu() {
+        EngineArg::Native
+    } else {
+        EngineArg::Candle
+    });
+    let b = match (engine, dtype) {
+        (EngineArg::Native, _) if !device.is_cpu() => None,
+        (EngineArg::Native, DTypeArg::F32) => Some(Backend::Native(Precision::F32)),
+        (EngineArg::Native, DTypeArg::Bf16) => Some(Backend::Native(Precision::Bf16)),
+        (EngineArg::Native, DTypeArg::Int8) => Some(Backend::Native(Precision::Int8)),
+        (EngineArg::Native, DTypeArg::F16) => {
+            // No f16 kernels: f16 means candle, as the help says.
+            Some(Backend::Candle(DType::F16))
         }
+        (EngineArg::Candle, DTypeArg::F32) => Some(Backend::Candle(DType::F32)),
+        (EngineArg::Candle, DTypeArg::F16) => Some(Backend::Candle(DType::F16)),
+        (EngineArg::Candle, DTypeArg::Bf16) => Some(Backend::Candle(DType::BF16)),
+        (EngineArg::Candle, DTypeArg::Int8) => None,
+    };
+    if b.is_none() {
+        eprintln!(
+            "tarjama: {} has no {} engine; int8 and the native engine run on the CPU only",
+            if device.is_cpu() { "the CPU" } else { "CUDA" },
+            match dtype {
+                DTypeArg::F32 => "f32",
+                DTypeArg::F16 => "f16",
+                DTypeArg::Bf16 => "bf16",
+                DTypeArg::Int8 => "int8",
+            }
+        );
     }
+    b
 }
 
 fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
@@ -516,7 +571,9 @@ fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
     let Some(device) = device(args.device) else {
         return Ok(ExitCode::from(1));
     };
-    let dtype = args.dtype.dtype();
+    let Some(backend) = backend(args.engine, args.dtype, &device) else {
+        return Ok(ExitCode::from(2));
+    };
     let fail = |e: &dyn std::fmt::Display| {
         eprintln!("tarjama: {e:#}");
         Ok(ExitCode::from(1))
@@ -533,7 +590,7 @@ fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
                 Err(e) => return fail(&e),
             };
             // Only the network: the sources are ids, no tokenizer needed.
-            match tarjama::marian::MarianModel::from_dir(&dir, dtype, &device) {
+            match tarjama::marian::MarianModel::from_dir_with(&dir, backend, &device) {
                 Ok((model, defaults)) => (model, defaults, dir.display().to_string()),
                 Err(e) => return fail(&e),
             }
@@ -543,7 +600,7 @@ fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
                 RandomArchArg::OpusMtArEn => RandomArch::OpusMtArEn,
                 RandomArchArg::OpusMtTcBigArEn => RandomArch::OpusMtTcBigArEn,
             };
-            match tarjama::marian::MarianModel::random(arch.config(), args.seed, dtype, &device) {
+            match tarjama::marian::MarianModel::random_with(arch.config(), args.seed, backend, &device) {
                 Ok(model) => (
                     model,
                     Default::default(),

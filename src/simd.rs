@@ -186,12 +186,17 @@ multiversion! {
         for j in 0..n {
             let kj = &k[j * stride..j * stride + dh];
             let mut acc = [0f32; 16];
-            for (qc, kc) in q.chunks(16).zip(kj.chunks(16)) {
-                for l in 0..qc.len() {
-                    acc[l] += qc[l] * kc[l];
+            let (qc, qr) = q.as_chunks::<16>();
+            let (kc, kr) = kj.as_chunks::<16>();
+            for (a, b) in qc.iter().zip(kc) {
+                for l in 0..16 {
+                    acc[l] += a[l] * b[l];
                 }
             }
-            let s = acc.iter().sum::<f32>();
+            let mut s = acc.iter().sum::<f32>();
+            for (a, b) in qr.iter().zip(kr) {
+                s += a * b;
+            }
             max = max.max(s);
             scores.push(s);
         }
@@ -202,11 +207,12 @@ multiversion! {
         }
         let inv = 1.0 / sum;
         out.fill(0.0);
+        let out = &mut out[..dh];
         for (j, p) in scores.iter_mut().enumerate() {
             *p *= inv;
             let vj = &v[j * stride..j * stride + dh];
-            for l in 0..dh {
-                out[l] += *p * vj[l];
+            for (o, &x) in out.iter_mut().zip(vj) {
+                *o += *p * x;
             }
         }
     }

@@ -12,18 +12,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use rayon::prelude::*;
 
 use crate::decode::{GenerationConfig, Hypothesis, generate};
-use crate::marian::MarianModel;
+use crate::marian::{Backend, MarianModel, Precision};
 use crate::tokenizer::MarianTokenizer;
 
 /// How a model is loaded and how it searches.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     pub device: Device,
-    pub dtype: DType,
+    /// Engine and number type ([`Backend::default_for`] f32 on the device by default).
+    pub backend: Backend,
     /// Beam size; `None` follows the model's generation config.
     pub beam: Option<usize>,
     /// Limit on generated tokens; `None` follows the model's generation config.
@@ -39,7 +40,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             device: Device::Cpu,
-            dtype: DType::F32,
+            backend: Backend::Native(Precision::F32),
             beam: None,
             max_new_tokens: None,
             max_source_tokens: None,
@@ -110,7 +111,7 @@ impl Engine {
     pub fn load(dir: &Path, opts: &EngineOptions) -> Result<Engine> {
         let tokenizer = MarianTokenizer::from_dir(dir)
             .with_context(|| format!("loading the tokenizer from {}", dir.display()))?;
-        let (model, defaults) = MarianModel::from_dir(dir, opts.dtype, &opts.device)
+        let (model, defaults) = MarianModel::from_dir_with(dir, opts.backend, &opts.device)
             .with_context(|| format!("loading the model from {}", dir.display()))?;
         let mut generation = GenerationConfig::from_defaults(model.config(), &defaults);
         if let Some(beam) = opts.beam {
