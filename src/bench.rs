@@ -275,7 +275,13 @@ impl std::fmt::Display for BenchReport {
         writeln!(
             f,
             "setup      device {}, {} engine, dtype {}, {} threads (rayon {}), beam {}, batch {}",
-            self.device, self.engine, self.dtype, self.threads, self.rayon_threads, self.beam, self.batch_size
+            self.device,
+            self.engine,
+            self.dtype,
+            self.threads,
+            self.rayon_threads,
+            self.beam,
+            self.batch_size
         )?;
         writeln!(
             f,

@@ -276,19 +276,20 @@ fn greedy(
     let mut live: Vec<usize> = (0..n).collect();
     while !live.is_empty() {
         let tokens: Vec<u32> = live.iter().map(|&i| *seqs[i].last().unwrap()).collect();
-        let step = model.decode_step(state, &tokens, cfg.output_alignment)?;
-        let align = &step.alignment;
-        // The per-row passes over the vocabulary run in parallel.
-        let picks: Vec<(usize, f32)> = live
-            .par_iter()
-            .enumerate()
-            .map(|(r, &i)| {
-                let mut scores = step.row(r).to_vec();
-                procs.apply(&seqs[i], &mut scores);
-                let tok = argmax(&scores);
-                (tok, log_softmax_at(&scores, tok))
+        let mut step = model.decode_step(state, &tokens, cfg.output_alignment)?;
+        let vocab = step.vocab;
+        // The per-row passes over the vocabulary run in parallel, in place.
+        let picks: Vec<(usize, f32)> = step
+            .logits
+            .par_chunks_mut(vocab)
+            .zip(live.par_iter())
+            .map(|(scores, &i)| {
+                procs.apply(&seqs[i], scores);
+                let tok = argmax(scores);
+                (tok, log_softmax_at(scores, tok))
             })
             .collect();
+        let align = &step.alignment;
         let mut keep = Vec::with_capacity(live.len());
         for ((r, &i), &(tok, lp)) in live.iter().enumerate().zip(&picks) {
             seqs[i].push(tok as u32);
@@ -354,10 +355,12 @@ fn top_indices(scores: &[f32], k: usize) -> Vec<usize> {
     idx
 }
 
-/// The `k` best (token, value) of a row, best first, ties to the lower token.
-fn row_top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+/// The `k` best (token, value + base) of a row, best first, ties to the
+/// lower token; the sums are compared as transformers compares them.
+fn row_top_k(row: &[f32], base: f32, k: usize) -> Vec<(u32, f32)> {
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     for (t, &v) in row.iter().enumerate() {
+        let v = v + base;
         if best.len() == k && v.partial_cmp(&best[k - 1].1) != Some(std::cmp::Ordering::Greater) {
             continue;
         }
@@ -412,36 +415,31 @@ fn beam_search(
                 tokens.push(*it.running[j].tokens.last().unwrap());
             }
         }
-        let step = model.decode_step(state, &tokens, cfg.output_alignment)?;
-        let align = &step.alignment;
+        let mut step = model.decode_step(state, &tokens, cfg.output_alignment)?;
+        let vocab = step.vocab;
 
         // b–c, the per-sentence host work over full vocabulary rows, runs in
-        // parallel; the bookkeeping below stays sequential.
+        // parallel on the logits in place; the bookkeeping below stays
+        // sequential.
         let row_base =
             |p: usize, j: usize| p * rows_per_item + if rows_per_item == 1 { 0 } else { j };
-        let all_cands: Vec<Vec<Cand>> = items
-            .par_iter()
-            .enumerate()
-            .map(|(p, it)| {
-                let row_of = |j: usize| row_base(p, j);
-                // b. processed log-probs of each beam (shared row computed once).
-                let mut processed: Vec<Vec<f32>> = Vec::with_capacity(nb);
-                for j in 0..nb {
-                    if rows_per_item == 1 && j > 0 {
-                        processed.push(processed[0].clone());
-                        continue;
-                    }
-                    let mut row = step.row(row_of(j)).to_vec();
-                    log_softmax_in_place(&mut row);
-                    procs.apply(&it.running[j].tokens, &mut row);
-                    processed.push(row);
+        let all_cands: Vec<Vec<Cand>> = step
+            .logits
+            .par_chunks_mut(vocab * rows_per_item)
+            .zip(items.par_iter())
+            .map(|(block, it)| {
+                // b. processed log-probs of each distinct row (before the
+                // first step all beams share row 0).
+                for (j, row) in block.chunks_mut(vocab).enumerate() {
+                    log_softmax_in_place(row);
+                    procs.apply(&it.running[j].tokens, row);
                 }
                 // c. top-k continuations over all beams.
                 let mut cands: Vec<Cand> = Vec::with_capacity(nb * k);
-                for (j, row) in processed.iter().enumerate() {
-                    let base = it.running_scores[j];
-                    let acc: Vec<f32> = row.iter().map(|&v| v + base).collect();
-                    for (t, s) in row_top_k(&acc, k) {
+                for j in 0..nb {
+                    let r = if rows_per_item == 1 { 0 } else { j };
+                    let row = &block[r * vocab..(r + 1) * vocab];
+                    for (t, s) in row_top_k(row, it.running_scores[j], k) {
                         cands.push(Cand {
                             beam: j,
                             token: t,
@@ -461,6 +459,7 @@ fn beam_search(
                 cands
             })
             .collect();
+        let align = &step.alignment;
         let mut next_rows: Vec<u32> = Vec::with_capacity(items.len() * nb);
         let mut still: Vec<BeamItem> = Vec::with_capacity(items.len());
         for ((p, mut it), cands) in items.into_iter().enumerate().zip(all_cands) {

@@ -600,7 +600,12 @@ fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
                 RandomArchArg::OpusMtArEn => RandomArch::OpusMtArEn,
                 RandomArchArg::OpusMtTcBigArEn => RandomArch::OpusMtTcBigArEn,
             };
-            match tarjama::marian::MarianModel::random_with(arch.config(), args.seed, backend, &device) {
+            match tarjama::marian::MarianModel::random_with(
+                arch.config(),
+                args.seed,
+                backend,
+                &device,
+            ) {
                 Ok(model) => (
                     model,
                     Default::default(),

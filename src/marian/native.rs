@@ -100,23 +100,42 @@ pub(super) struct State {
 }
 
 impl State {
-    /// Keeps rows `idx` in that order (repeats allowed).
+    /// Keeps rows `idx` in that order (repeats allowed). Rows that stay in
+    /// place are not touched; only the used positions of moved rows are
+    /// copied (beam reordering moves a few rows, dropping finished rows
+    /// shifts the rest).
     pub fn select_rows(&mut self, idx: &[u32]) {
         let w = 2 * self.d;
         let block = self.cap * w;
         let used = self.pos * w;
-        for kv in &mut self.kv {
-            let mut next = vec![0f32; idx.len() * block];
-            next.par_chunks_mut(block)
-                .zip(idx.par_iter())
-                .for_each(|(dst, &i)| {
-                    let i = i as usize;
-                    dst[..used].copy_from_slice(&kv[i * block..i * block + used]);
-                });
-            *kv = next;
-        }
+        let n = idx.len();
+        // Distinct sources of moved rows, each copied out once.
+        let mut sources: Vec<usize> = idx
+            .iter()
+            .enumerate()
+            .filter(|&(i, &j)| i != j as usize)
+            .map(|(_, &j)| j as usize)
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        self.kv.par_iter_mut().for_each(|kv| {
+            let mut saved = vec![0f32; sources.len() * used];
+            for (slot, &j) in sources.iter().enumerate() {
+                saved[slot * used..(slot + 1) * used]
+                    .copy_from_slice(&kv[j * block..j * block + used]);
+            }
+            kv.resize(n * block, 0.0);
+            for (i, &j) in idx.iter().enumerate() {
+                let j = j as usize;
+                if i != j {
+                    let slot = sources.binary_search(&j).expect("saved source");
+                    kv[i * block..i * block + used]
+                        .copy_from_slice(&saved[slot * used..(slot + 1) * used]);
+                }
+            }
+        });
         self.row_src = idx.iter().map(|&i| self.row_src[i as usize]).collect();
-        self.rows = idx.len();
+        self.rows = n;
     }
 
     fn reserve(&mut self, need: usize) {
