@@ -221,6 +221,17 @@ impl PackedLinear {
         self.precision
     }
 
+    /// Row `i` of the packed (n, k) weight, exactly as given, when packed in
+    /// f32 (a tied embedding table can then be read from its projection);
+    /// `None` for the rounded precisions.
+    pub fn weight_row(&self, i: usize) -> Option<impl Iterator<Item = f32> + '_> {
+        if self.precision != Precision::F32 || i >= self.n {
+            return None;
+        }
+        let panel = &self.data.as_slice()[(i / NR) * self.k * NR..];
+        Some((0..self.k).map(move |kk| f32::from_bits(panel[kk * NR + i % NR])))
+    }
+
     /// Bytes of packed weights.
     pub fn weight_bytes(&self) -> usize {
         self.data.len * 4

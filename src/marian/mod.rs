@@ -15,6 +15,7 @@
 mod config;
 mod native;
 mod random;
+mod stream;
 mod timings;
 
 use std::path::{Path, PathBuf};
@@ -74,11 +75,8 @@ impl Weights {
         }
         let is_safetensors = file.extension().is_some_and(|e| e == "safetensors");
         let vb = if is_safetensors {
-            // SAFETY: the mapping is read-only; candle copies tensors out of it
-            // (to the device / dtype) when they are fetched, and we keep no
-            // borrowed view past loading. A file modified while mapped is the
-            // usual mmap caveat.
-            unsafe { VarBuilder::from_mmaped_safetensors(&[file], dtype, device) }
+            stream::StreamingSafetensors::open(file)
+                .map(|b| VarBuilder::from_backend(Box::new(b), dtype, device.clone()))
         } else {
             VarBuilder::from_pth(file, dtype, device)
         }
@@ -675,7 +673,9 @@ struct CandleNet {
 #[derive(Debug, Clone)]
 enum Net {
     Candle(CandleNet),
-    Native(native::Net),
+    /// Shared: clones of a model (per worker, with timings) must not copy
+    /// the packed weights.
+    Native(Arc<native::Net>),
 }
 
 /// A loaded OPUS-MT model.
@@ -833,6 +833,47 @@ impl MarianModel {
         let d = cfg.d_model;
         let v_src = cfg.vocab_size;
         let v_tgt = cfg.target_vocab_size();
+        let precision = match backend {
+            Backend::Native(p) => Some(p),
+            Backend::Candle(_) => None,
+        };
+
+        // Layers are converted one at a time for the native engine, so the
+        // candle form of the whole network never sits next to the packed
+        // one; the embeddings come last, for the same reason.
+        let mut enc_layers = Vec::new();
+        let mut enc_native = Vec::new();
+        for i in 0..cfg.encoder_layers {
+            let p = format!("model.encoder.layers.{i}");
+            let layer = EncoderLayer {
+                attn: SelfAttention::load(
+                    w,
+                    &format!("{p}.self_attn"),
+                    d,
+                    cfg.encoder_attention_heads,
+                )?,
+                attn_ln: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d)?,
+                ffn: Ffn {
+                    fc1: Linear::load(w, &format!("{p}.fc1"), cfg.encoder_ffn_dim, d)?,
+                    fc2: Linear::load(w, &format!("{p}.fc2"), d, cfg.encoder_ffn_dim)?,
+                    act: cfg.activation,
+                },
+                ffn_ln: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d)?,
+            };
+            match precision {
+                Some(pr) => enc_native.push(native_enc(&layer, pr)?),
+                None => enc_layers.push(layer),
+            }
+        }
+        let mut dec_layers = Vec::new();
+        let mut dec_native = Vec::new();
+        for i in 0..cfg.decoder_layers {
+            let layer = DecoderLayer::load(w, &format!("model.decoder.layers.{i}"), &cfg)?;
+            match precision {
+                Some(pr) => dec_native.push(native_dec(&layer, pr)?),
+                None => dec_layers.push(layer),
+            }
+        }
         // transformers 5 stores tied tensors once (model.shared.weight); older
         // checkpoints repeat them under every alias.
         let enc_embed = if cfg.share_encoder_decoder_embeddings {
@@ -880,46 +921,6 @@ impl MarianModel {
         };
         let enc_pos = pos("model.encoder.embed_positions.weight")?;
         let dec_pos = pos("model.decoder.embed_positions.weight")?;
-        let precision = match backend {
-            Backend::Native(p) => Some(p),
-            Backend::Candle(_) => None,
-        };
-
-        // Layers are converted one at a time for the native engine, so the
-        // candle form of the whole network never sits next to the packed one.
-        let mut enc_layers = Vec::new();
-        let mut enc_native = Vec::new();
-        for i in 0..cfg.encoder_layers {
-            let p = format!("model.encoder.layers.{i}");
-            let layer = EncoderLayer {
-                attn: SelfAttention::load(
-                    w,
-                    &format!("{p}.self_attn"),
-                    d,
-                    cfg.encoder_attention_heads,
-                )?,
-                attn_ln: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d)?,
-                ffn: Ffn {
-                    fc1: Linear::load(w, &format!("{p}.fc1"), cfg.encoder_ffn_dim, d)?,
-                    fc2: Linear::load(w, &format!("{p}.fc2"), d, cfg.encoder_ffn_dim)?,
-                    act: cfg.activation,
-                },
-                ffn_ln: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d)?,
-            };
-            match precision {
-                Some(pr) => enc_native.push(native_enc(&layer, pr)?),
-                None => enc_layers.push(layer),
-            }
-        }
-        let mut dec_layers = Vec::new();
-        let mut dec_native = Vec::new();
-        for i in 0..cfg.decoder_layers {
-            let layer = DecoderLayer::load(w, &format!("model.decoder.layers.{i}"), &cfg)?;
-            match precision {
-                Some(pr) => dec_native.push(native_dec(&layer, pr)?),
-                None => dec_layers.push(layer),
-            }
-        }
         let embed_scale = if cfg.scale_embedding {
             (d as f64).sqrt()
         } else {
@@ -942,20 +943,27 @@ impl MarianModel {
                         "the native engine needs as many encoder as decoder heads".into(),
                     ));
                 }
-                let enc_table = Arc::new(host(&enc_embed)?);
-                let dec_table = if cfg.share_encoder_decoder_embeddings {
-                    enc_table.clone()
+                // Tied f32 embeddings are read from the packed projection;
+                // the candle tensors go before the projection is packed so
+                // that the largest tensor exists at most twice.
+                let lm_host = host(&lm_head)?;
+                drop(lm_head);
+                let from_proj = pr == Precision::F32 && cfg.tie_word_embeddings;
+                let dec_table = if from_proj {
+                    native::Table::Projection
                 } else {
-                    Arc::new(host(&dec_embed)?)
+                    native::Table::Rows(Arc::new(host(&dec_embed)?))
                 };
-                let proj = PackedLinear::new(
-                    &host(&lm_head)?,
-                    v_tgt,
-                    d,
-                    Some(&host(&final_logits_bias)?),
-                    pr,
-                );
-                Net::Native(native::Net {
+                let enc_table = if cfg.share_encoder_decoder_embeddings {
+                    dec_table.clone()
+                } else {
+                    native::Table::Rows(Arc::new(host(&enc_embed)?))
+                };
+                drop((enc_embed, dec_embed));
+                let proj =
+                    PackedLinear::new(&lm_host, v_tgt, d, Some(&host(&final_logits_bias)?), pr);
+                drop(lm_host);
+                Net::Native(Arc::new(native::Net {
                     d,
                     heads: cfg.decoder_attention_heads,
                     act: cfg.activation,
@@ -971,7 +979,7 @@ impl MarianModel {
                     enc: enc_native,
                     dec: dec_native,
                     proj,
-                })
+                }))
             }
         };
         Ok(Self {

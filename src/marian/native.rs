@@ -50,11 +50,20 @@ pub(super) struct DecLayer {
     pub ln3: Ln,
 }
 
+/// Where a side's token embeddings are read from.
+#[derive(Debug, Clone)]
+pub(super) enum Table {
+    /// (vocab, d) row-major; shared between sides when tied.
+    Rows(Arc<Vec<f32>>),
+    /// The rows of the f32 output projection (tied embeddings): no second
+    /// copy of the largest tensor.
+    Projection,
+}
+
 /// Token embeddings and positions of one side.
 #[derive(Debug, Clone)]
 pub(super) struct Embedding {
-    /// (vocab, d) row-major; shared between sides when tied.
-    pub table: Arc<Vec<f32>>,
+    pub table: Table,
     /// (positions, d) row-major.
     pub pos: Arc<Vec<f32>>,
 }
@@ -178,11 +187,22 @@ impl Net {
             .with_min_len(16)
             .enumerate()
             .for_each(|(i, row)| {
-                let t = &e.table[ids[i] as usize * d..(ids[i] as usize + 1) * d];
+                let id = ids[i] as usize;
                 let p = positions(i);
                 let p = &e.pos[p * d..(p + 1) * d];
-                for j in 0..d {
-                    row[j] = t[j] * scale + p[j];
+                match &e.table {
+                    Table::Rows(t) => {
+                        let t = &t[id * d..(id + 1) * d];
+                        for j in 0..d {
+                            row[j] = t[j] * scale + p[j];
+                        }
+                    }
+                    Table::Projection => {
+                        let t = self.proj.weight_row(id).expect("f32 projection");
+                        for ((o, w), &pj) in row.iter_mut().zip(t).zip(p) {
+                            *o = w * scale + pj;
+                        }
+                    }
                 }
             });
         x
