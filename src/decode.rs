@@ -304,6 +304,7 @@ fn greedy(
                 keep.push(r as u32);
             }
         }
+        state.recycle(step);
         if keep.len() != live.len() {
             live = keep.iter().map(|&r| live[r as usize]).collect();
             if !live.is_empty() {
@@ -358,15 +359,27 @@ fn top_indices(scores: &[f32], k: usize) -> Vec<usize> {
 /// The `k` best (token, value + base) of a row, best first, ties to the
 /// lower token; the sums are compared as transformers compares them.
 fn row_top_k(row: &[f32], base: f32, k: usize) -> Vec<(u32, f32)> {
+    const CHUNK: usize = 64;
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
-    for (t, &v) in row.iter().enumerate() {
-        let v = v + base;
-        if best.len() == k && v.partial_cmp(&best[k - 1].1) != Some(std::cmp::Ordering::Greater) {
+    for (c, chunk) in row.chunks(CHUNK).enumerate() {
+        // Rounding is monotonic, so a chunk whose maximum cannot enter
+        // cannot contribute anything: skip it after one vectorised pass.
+        if best.len() == k
+            && (crate::simd::max(chunk) + base).partial_cmp(&best[k - 1].1)
+                != Some(std::cmp::Ordering::Greater)
+        {
             continue;
         }
-        let pos = best.iter().position(|&(_, b)| v > b).unwrap_or(best.len());
-        best.insert(pos, (t as u32, v));
-        best.truncate(k);
+        for (i, &v) in chunk.iter().enumerate() {
+            let v = v + base;
+            if best.len() == k && v.partial_cmp(&best[k - 1].1) != Some(std::cmp::Ordering::Greater)
+            {
+                continue;
+            }
+            let pos = best.iter().position(|&(_, b)| v > b).unwrap_or(best.len());
+            best.insert(pos, ((c * CHUNK + i) as u32, v));
+            best.truncate(k);
+        }
     }
     best
 }
@@ -565,6 +578,7 @@ fn beam_search(
                 still.push(it);
             }
         }
+        state.recycle(step);
         let same_sources = rows_per_item == nb && still.len() * nb == tokens.len();
         items = still;
         rows_per_item = nb;

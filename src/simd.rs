@@ -219,16 +219,23 @@ multiversion! {
 }
 
 multiversion! {
-    /// The maximum of `x` and `ln Σ exp(x - max)`, as torch's log-softmax
-    /// splits them (`x - max - ln Σ`).
-    fn max_and_log_sum_exp(x: &[f32]) -> (f32, f32) {
+    /// The maximum of `x` (-inf when empty; NaNs ignored).
+    fn max(x: &[f32]) -> f32 {
         let mut m = [f32::NEG_INFINITY; 16];
         for c in x.chunks(16) {
             for (ml, &v) in m.iter_mut().zip(c) {
                 *ml = ml.max(v);
             }
         }
-        let max = m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        m.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    }
+}
+
+multiversion! {
+    /// The maximum of `x` and `ln Σ exp(x - max)`, as torch's log-softmax
+    /// splits them (`x - max - ln Σ`).
+    fn max_and_log_sum_exp(x: &[f32]) -> (f32, f32) {
+        let max = max(x);
         let mut s = [0f32; 16];
         for c in x.chunks(16) {
             for (sl, &v) in s.iter_mut().zip(c) {

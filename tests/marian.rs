@@ -795,3 +795,83 @@ fn full_size_random_opus_mt_ar_en() {
     assert_eq!((ga, gb, ba, bb), (n, n, n, n));
     assert!(gd < TOL && bd < TOL);
 }
+
+/// Opt-in: what bf16 and int8 cost on a random model of the exact
+/// opus-mt-ar-en shape, against the same weights in f32: argmax agreement
+/// under teacher forcing on f32's greedy continuations, and how many greedy
+/// generations come out identical. Random weights give flatter, closer
+/// logits than a trained model, so these are pessimistic.
+#[test]
+#[ignore = "builds three full-size random models (about 10 s in release); run with --ignored"]
+fn reduced_precision_cost_on_full_size_random_model() {
+    use tarjama::bench::{RandomArch, workload};
+    let cfg = RandomArch::OpusMtArEn.config();
+    let sources = workload(32, 1, &cfg);
+    let model =
+        |p| MarianModel::random_with(cfg.clone(), 0, Backend::Native(p), &Device::Cpu).unwrap();
+    let f32m = model(Precision::F32);
+    let mut g = GenerationConfig::from_defaults(f32m.config(), &GenerationDefaults::default());
+    g.num_beams = 1;
+    g = g.with_max_new_tokens(40);
+    let want = generate(&f32m, &sources, &g).unwrap();
+    let dec: Vec<Vec<u32>> = want
+        .iter()
+        .map(|h| {
+            let mut d = vec![cfg.decoder_start_token_id];
+            d.extend(&h.ids[..h.ids.len() - 1]);
+            d
+        })
+        .collect();
+    let logits = |m: &MarianModel| -> Vec<Vec<Vec<f32>>> {
+        sources
+            .iter()
+            .zip(&dec)
+            .map(|(s, d)| {
+                let enc = m.encode(std::slice::from_ref(s)).unwrap();
+                let l = m.forward_logits(&enc, std::slice::from_ref(d)).unwrap();
+                l.squeeze(0).unwrap().to_vec2::<f32>().unwrap()
+            })
+            .collect()
+    };
+    let argmax = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+            )
+            .0
+    };
+    let reference = logits(&f32m);
+    drop(f32m);
+    for p in [Precision::Bf16, Precision::Int8] {
+        let m = model(p);
+        let (mut agree, mut total) = (0, 0);
+        for (got, want) in logits(&m).iter().zip(&reference) {
+            for (g, w) in got.iter().zip(want) {
+                total += 1;
+                agree += usize::from(argmax(g) == argmax(w));
+            }
+        }
+        let outs = generate(&m, &sources, &g).unwrap();
+        let same = outs
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.ids == b.ids)
+            .count();
+        let prefix: usize = outs
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| a.ids.iter().zip(&b.ids).take_while(|(x, y)| x == y).count())
+            .sum();
+        let share = agree as f64 / total as f64;
+        eprintln!(
+            "full-size {p:?}: argmax equal to f32 at {agree}/{total} positions ({:.1}%); \
+             greedy output identical for {same}/{}, first divergence after {:.1} tokens on average",
+            100.0 * share,
+            sources.len(),
+            prefix as f64 / sources.len() as f64
+        );
+        assert!(share > 0.5, "{p:?} agrees with f32 at only {share}");
+    }
+}

@@ -170,7 +170,9 @@ def ct2_worker(args):
         start = time.perf_counter()
         tokens = sum(gen(b, args.new_tokens) for b in batches(sources, bs))
         out.append([name, tokens, time.perf_counter() - start, len(sources)])
-    print(json.dumps(out))
+    import resource
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"cases": out, "peak_rss_mb": peak_mb}))
 
 
 def run_ct2(model_dir, cases, args, isa):
@@ -182,23 +184,25 @@ def run_ct2(model_dir, cases, args, isa):
     cmd = [sys.executable, __file__, "--ct2-worker", str(model_dir), "--ct2-cases",
            str(cases_file), "--threads", str(args.threads), "--new-tokens", str(args.new_tokens)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    # One worker process runs every case: its peak covers all of them.
+    return [c + [out["peak_rss_mb"]] for c in out["cases"]]
 
 
-def run_tarjama(binary, model_dir, cases, args):
+def run_tarjama(binary, model_dir, cases, args, dtype):
     results = []
     for name, sources, bs, beam in cases:
         src = WORK / f"sources-{name}.json"
         src.write_text(json.dumps(sources))
-        out = WORK / f"tarjama-{name}.json"
+        out = WORK / f"tarjama-{dtype}-{name}.json"
         subprocess.run([binary, "bench", "--model", str(model_dir), "--sources", str(src),
-                        "--batch-size", str(bs), "--beam", str(beam),
+                        "--batch-size", str(bs), "--beam", str(beam), "--dtype", dtype,
                         "--fixed-new-tokens", str(args.new_tokens),
                         "--threads", str(args.threads), "--json", str(out)],
                        check=True, stdout=subprocess.DEVNULL)
         r = json.loads(out.read_text())
-        results.append(row("tarjama f32", name, r["target_tokens"], r["seconds"], len(sources),
-                           split=r["split"], peak_rss_mb=r["peak_rss_mb"]))
+        results.append(row(f"tarjama {dtype}", name, r["target_tokens"], r["seconds"],
+                           len(sources), split=r["split"], peak_rss_mb=r["peak_rss_mb"]))
     return results
 
 
@@ -217,6 +221,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tarjama", default=None, help="binary [default: $CARGO_TARGET_DIR or target/release/tarjama]")
     ap.add_argument("--engines", default="tarjama,transformers,ct2")
+    ap.add_argument("--tarjama-dtypes", default="f32,bf16,int8",
+                    help="tarjama bench --dtype values to run")
     ap.add_argument("--ct2-worker", help=argparse.SUPPRESS)
     ap.add_argument("--ct2-cases", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -235,8 +241,9 @@ def main():
 
     def report(rs):
         for r in rs:
+            rss = f", peak RSS {r['peak_rss_mb']:.0f} MB" if r.get("peak_rss_mb") else ""
             print(f"  {r['engine']:<24} {r['case']:<11} {r['tokens_per_second']:8.1f} tok/s "
-                  f"({r['target_tokens']} tokens, {r['seconds']:.1f} s)", flush=True)
+                  f"({r['target_tokens']} tokens, {r['seconds']:.1f} s{rss})", flush=True)
         results.extend(rs)
         (WORK / "results.json").write_text(json.dumps(results, indent=1))
 
@@ -244,7 +251,8 @@ def main():
         target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
         binary = args.tarjama or str(Path(target) / "release" / "tarjama")
         print("tarjama:", binary, flush=True)
-        report(run_tarjama(binary, model_dir, cases, args))
+        for dtype in args.tarjama_dtypes.split(","):
+            report(run_tarjama(binary, model_dir, cases, args, dtype))
     if "transformers" in engines:
         print("transformers", flush=True)
         report(run_transformers(model_dir, cases, args.threads, args.new_tokens))
@@ -256,14 +264,15 @@ def main():
             speeds = {}
             for isa in ["AVX512", "AVX2"]:
                 try:
-                    _, t, s, _ = run_ct2(ct2_dir, probe, args, isa)[0]
+                    _, t, s, _, _ = run_ct2(ct2_dir, probe, args, isa)[0]
                     speeds[isa] = t / s
                 except subprocess.CalledProcessError as e:
                     print(f"  CT2 {quant} {isa}: failed: {e.stderr[-300:]}", flush=True)
             isa = max(speeds, key=speeds.get) if speeds else None
             print(f"CTranslate2 {quant}: probe tok/s {speeds}, using {isa}", flush=True)
             rs = run_ct2(ct2_dir, cases, args, isa)
-            report([row(f"ct2 {quant} ({isa})", n, t, s, k) for n, t, s, k in rs])
+            report([row(f"ct2 {quant} ({isa})", n, t, s, k, peak_rss_mb=m)
+                    for n, t, s, k, m in rs])
 
     versions = {"python": platform.python_version()}
     for mod in ["torch", "transformers", "ctranslate2"]:
@@ -272,12 +281,15 @@ def main():
         except ImportError:
             pass
     print("\nversions:", versions)
-    print(f"\n| engine | case | target tokens/s | tarjama / engine |")
-    print("|---|---|---:|---:|")
-    ours = {r["case"]: r["tokens_per_second"] for r in results if r["engine"].startswith("tarjama")}
+    print(f"\n| engine | case | target tokens/s | peak RSS MB | tarjama f32 / engine | tarjama int8 / engine |")
+    print("|---|---|---:|---:|---:|---:|")
+    ours = {(r["engine"], r["case"]): r["tokens_per_second"] for r in results
+            if r["engine"].startswith("tarjama")}
     for r in results:
-        ratio = ours.get(r["case"], float("nan")) / r["tokens_per_second"]
-        print(f"| {r['engine']} | {r['case']} | {r['tokens_per_second']:.1f} | {ratio:.2f} |")
+        f32 = ours.get(("tarjama f32", r["case"]), float("nan")) / r["tokens_per_second"]
+        i8 = ours.get(("tarjama int8", r["case"]), float("nan")) / r["tokens_per_second"]
+        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "—"
+        print(f"| {r['engine']} | {r['case']} | {r['tokens_per_second']:.1f} | {rss} | {f32:.2f} | {i8:.2f} |")
     (WORK / "results.json").write_text(json.dumps({"versions": versions, "results": results}, indent=1))
 
 
