@@ -844,13 +844,40 @@ fn reduced_precision_cost_on_full_size_random_model() {
     };
     let reference = logits(&f32m);
     drop(f32m);
+    // How much room the f32 decisions leave: distinct tokens chosen and the
+    // median gap between the best and second-best logit.
+    let mut distinct: Vec<u32> = want.iter().flat_map(|h| h.ids.clone()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut gaps: Vec<f32> = reference
+        .iter()
+        .flatten()
+        .map(|w| {
+            let mut v = w.clone();
+            v.sort_by(|a, b| b.total_cmp(a));
+            v[0] - v[1]
+        })
+        .collect();
+    gaps.sort_by(f32::total_cmp);
+    eprintln!(
+        "full-size f32: {} distinct tokens generated; top-1 - top-2 logit gap median {:.3}, min {:.2e}",
+        distinct.len(),
+        gaps[gaps.len() / 2],
+        gaps[0]
+    );
     for p in [Precision::Bf16, Precision::Int8] {
         let m = model(p);
-        let (mut agree, mut total) = (0, 0);
+        let (mut agree, mut total, mut err) = (0, 0, 0f32);
         for (got, want) in logits(&m).iter().zip(&reference) {
             for (g, w) in got.iter().zip(want) {
                 total += 1;
                 agree += usize::from(argmax(g) == argmax(w));
+                err = err.max(
+                    g.iter()
+                        .zip(w)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0, f32::max),
+                );
             }
         }
         let outs = generate(&m, &sources, &g).unwrap();
@@ -867,7 +894,8 @@ fn reduced_precision_cost_on_full_size_random_model() {
         let share = agree as f64 / total as f64;
         eprintln!(
             "full-size {p:?}: argmax equal to f32 at {agree}/{total} positions ({:.1}%); \
-             greedy output identical for {same}/{}, first divergence after {:.1} tokens on average",
+             greedy output identical for {same}/{}, first divergence after {:.1} tokens on average; \
+             largest logit error {err:.3}",
             100.0 * share,
             sources.len(),
             prefix as f64 / sources.len() as f64
