@@ -300,8 +300,10 @@ impl PackedLinear {
     fn run(&self, isa: Isa, a: &[u32], lda: usize, m: usize, row_scale: &[f32], out: &mut [f32]) {
         let panels = self.n.div_ceil(NR);
         let kw = self.kp / self.precision.group();
-        // Row chunks whose activations stay in L2 while panels stream by.
-        let mc = ((192 * 1024 / (lda * 4)).max(MR) / MR * MR).min(m.div_ceil(MR) * MR);
+        // Row chunks whose activations (up to 512 KiB, half of a Zen 5 L2)
+        // stay in L2 while panels stream by: 252 rows at K = 512, so a beam-4
+        // batch of 32 reads the 129 MB projection once per step, not twice.
+        let mc = ((512 * 1024 / (lda * 4)).max(MR) / MR * MR).min(m.div_ceil(MR) * MR);
         let row_chunks = m.div_ceil(mc);
         let threads = rayon::current_num_threads().max(1);
         // Enough tasks to balance, few enough to keep panels long.

@@ -170,8 +170,10 @@ def ct2_worker(args):
         start = time.perf_counter()
         tokens = sum(gen(b, args.new_tokens) for b in batches(sources, bs))
         out.append([name, tokens, time.perf_counter() - start, len(sources)])
-    import resource
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM belongs to this process's own address space (ru_maxrss would carry
+    # over the parent's peak across fork and exec).
+    status = Path("/proc/self/status").read_text()
+    peak_mb = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM")) / 1024
     print(json.dumps({"cases": out, "peak_rss_mb": peak_mb}))
 
 
