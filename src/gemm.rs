@@ -61,7 +61,7 @@ enum Isa {
 fn isa(p: Precision) -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::env::var_os("TARJAMA_PORTABLE_KERNELS").is_some() {
+        if crate::simd::portable_forced() {
             return Isa::Portable;
         }
         let ok = std::arch::is_x86_feature_detected!("avx512f")
@@ -340,21 +340,9 @@ impl PackedLinear {
                             // SAFETY: tasks own disjoint (row, column) blocks.
                             c: unsafe { out_ptr.0.add(r * n + col0) },
                             ldc: n,
-                            row_scale: if row_scale.is_empty() {
-                                &[]
-                            } else {
-                                &row_scale[r..r + rows]
-                            },
-                            col_scale: if self.scale.is_empty() {
-                                &[]
-                            } else {
-                                &self.scale[col0..col0 + cols]
-                            },
-                            colsum: if self.colsum.is_empty() {
-                                &[]
-                            } else {
-                                &self.colsum[col0..col0 + cols]
-                            },
+                            row_scale: part(row_scale, r..r + rows),
+                            col_scale: part(&self.scale, col0..col0 + cols),
+                            colsum: part(&self.colsum, col0..col0 + cols),
                         };
                         job.run(self.precision, isa);
                         r += rows;
@@ -362,6 +350,11 @@ impl PackedLinear {
                 }
             });
     }
+}
+
+/// `v[range]`, or nothing for the int8-only vectors of other precisions.
+fn part<T>(v: &[T], range: std::ops::Range<usize>) -> &[T] {
+    if v.is_empty() { &[] } else { &v[range] }
 }
 
 struct SendPtr(*mut f32);

@@ -63,17 +63,8 @@ struct BenchArgs {
     /// Threads to use [default: all cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     threads: Option<u64>,
-    /// Device to run the model on.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-    device: DeviceArg,
-    /// Number type of the weights and activations: int8 (weights quantised
-    /// per channel, activations per row) and bf16 run on the native CPU
-    /// engine; f16 only on candle.
-    #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
-    dtype: DTypeArg,
-    /// Network implementation [default: native on the CPU, candle on CUDA].
-    #[arg(long, value_enum)]
-    engine: Option<EngineArg>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
     /// Seed of the random sources and random weights.
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -138,17 +129,8 @@ struct TranslateArgs {
     /// Batches translated at the same time, sharing the threads [default: 2, or 1 with one thread]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     workers: Option<u64>,
-    /// Device to run the model on.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-    device: DeviceArg,
-    /// Number type of the weights and activations: int8 (weights quantised
-    /// per channel, activations per row) and bf16 run on the native CPU
-    /// engine; f16 only on candle.
-    #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
-    dtype: DTypeArg,
-    /// Network implementation [default: native on the CPU, candle on CUDA].
-    #[arg(long, value_enum)]
-    engine: Option<EngineArg>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
     /// How inputs are split into sentences.
     #[arg(long, value_enum, default_value_t = InputFormat::Text)]
     input_format: InputFormat,
@@ -164,6 +146,22 @@ struct TranslateArgs {
     /// No progress and no summary on stderr (errors are still reported).
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// Where and how the network runs (shared by `translate` and `bench`).
+#[derive(clap::Args)]
+struct RuntimeArgs {
+    /// Device to run the model on.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+    /// Number type of the weights and activations: int8 (weights quantised
+    /// per channel, activations per row) and bf16 run on the native CPU
+    /// engine; f16 only on candle.
+    #[arg(long, value_enum, default_value_t = DTypeArg::F32)]
+    dtype: DTypeArg,
+    /// Network implementation [default: native on the CPU, candle on CUDA].
+    #[arg(long, value_enum)]
+    engine: Option<EngineArg>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -420,11 +418,9 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let Some(device) = device(args.device) else {
-        return Ok(ExitCode::from(1));
-    };
-    let Some(backend) = backend(args.engine, args.dtype, &device) else {
-        return Ok(ExitCode::from(2));
+    let (device, backend) = match args.runtime.resolve() {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
     };
     let engine_opts = EngineOptions {
         device,
@@ -507,72 +503,62 @@ fn set_threads(threads: Option<u64>) -> usize {
     threads
 }
 
-/// The candle device, or `None` after reporting why it is unavailable.
-fn device(arg: DeviceArg) -> Option<candle_core::Device> {
-    let device = match arg {
-        DeviceArg::Cpu => Ok(candle_core::Device::Cpu),
-        DeviceArg::Cuda => candle_core::Device::new_cuda(0),
-    };
-    match device {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("tarjama: cannot use --device cuda: {e} (build with `--features cuda`)");
-            None
-        }
-    }
-}
-
-/// The backend `--engine` and `--dtype` name on `device`, or `None` after
-/// reporting a combination that does not exist.
-fn backend(
-    engine: Option<EngineArg>,
-    dtype: DTypeArg,
-    device: &candle_core::Device,
-) -> Option<tarjama::marian::Backend> {
-    use candle_core::DType;
-    use tarjama::marian::{Backend, Precision};
-    let engine = engine.unwrap_or(if device.is_cpu() {
-        EngineArg::Native
-    } else {
-        EngineArg::Candle
-    });
-    let b = match (engine, dtype) {
-        (EngineArg::Native, _) if !device.is_cpu() => None,
-        (EngineArg::Native, DTypeArg::F32) => Some(Backend::Native(Precision::F32)),
-        (EngineArg::Native, DTypeArg::Bf16) => Some(Backend::Native(Precision::Bf16)),
-        (EngineArg::Native, DTypeArg::Int8) => Some(Backend::Native(Precision::Int8)),
-        (EngineArg::Native, DTypeArg::F16) => {
-            // No f16 kernels: f16 means candle, as the help says.
-            Some(Backend::Candle(DType::F16))
-        }
-        (EngineArg::Candle, DTypeArg::F32) => Some(Backend::Candle(DType::F32)),
-        (EngineArg::Candle, DTypeArg::F16) => Some(Backend::Candle(DType::F16)),
-        (EngineArg::Candle, DTypeArg::Bf16) => Some(Backend::Candle(DType::BF16)),
-        (EngineArg::Candle, DTypeArg::Int8) => None,
-    };
-    if b.is_none() {
-        eprintln!(
-            "tarjama: {} has no {} engine; int8 and the native engine run on the CPU only",
-            if device.is_cpu() { "the CPU" } else { "CUDA" },
-            match dtype {
-                DTypeArg::F32 => "f32",
-                DTypeArg::F16 => "f16",
-                DTypeArg::Bf16 => "bf16",
-                DTypeArg::Int8 => "int8",
+impl RuntimeArgs {
+    /// The candle device and the backend `--engine` and `--dtype` name on it,
+    /// or the exit status after reporting why they are unavailable (1: no
+    /// such device here; 2: a combination that does not exist).
+    fn resolve(&self) -> Result<(candle_core::Device, tarjama::marian::Backend), ExitCode> {
+        use candle_core::DType;
+        use tarjama::marian::{Backend, Precision};
+        let device = match self.device {
+            DeviceArg::Cpu => candle_core::Device::Cpu,
+            DeviceArg::Cuda => candle_core::Device::new_cuda(0).map_err(|e| {
+                eprintln!("tarjama: cannot use --device cuda: {e} (build with `--features cuda`)");
+                ExitCode::from(1)
+            })?,
+        };
+        let engine = self.engine.unwrap_or(if device.is_cpu() {
+            EngineArg::Native
+        } else {
+            EngineArg::Candle
+        });
+        let backend = match (engine, self.dtype) {
+            (EngineArg::Native, _) if !device.is_cpu() => None,
+            (EngineArg::Native, DTypeArg::F32) => Some(Backend::Native(Precision::F32)),
+            (EngineArg::Native, DTypeArg::Bf16) => Some(Backend::Native(Precision::Bf16)),
+            (EngineArg::Native, DTypeArg::Int8) => Some(Backend::Native(Precision::Int8)),
+            (EngineArg::Native, DTypeArg::F16) => {
+                // No f16 kernels: f16 means candle, as the help says.
+                Some(Backend::Candle(DType::F16))
             }
-        );
+            (EngineArg::Candle, DTypeArg::F32) => Some(Backend::Candle(DType::F32)),
+            (EngineArg::Candle, DTypeArg::F16) => Some(Backend::Candle(DType::F16)),
+            (EngineArg::Candle, DTypeArg::Bf16) => Some(Backend::Candle(DType::BF16)),
+            (EngineArg::Candle, DTypeArg::Int8) => None,
+        };
+        match backend {
+            Some(b) => Ok((device, b)),
+            None => {
+                eprintln!(
+                    "tarjama: {} has no {} engine; int8 and the native engine run on the CPU only",
+                    if device.is_cpu() { "the CPU" } else { "CUDA" },
+                    self.dtype
+                        .to_possible_value()
+                        .expect("no skipped variants")
+                        .get_name()
+                );
+                Err(ExitCode::from(2))
+            }
+        }
     }
-    b
 }
 
 fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
     use tarjama::bench::{self, BenchOptions, RandomArch};
     set_threads(args.threads);
-    let Some(device) = device(args.device) else {
-        return Ok(ExitCode::from(1));
-    };
-    let Some(backend) = backend(args.engine, args.dtype, &device) else {
-        return Ok(ExitCode::from(2));
+    let (device, backend) = match args.runtime.resolve() {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
     };
     let fail = |e: &dyn std::fmt::Display| {
         eprintln!("tarjama: {e:#}");

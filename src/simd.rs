@@ -8,12 +8,20 @@
 use crate::marian::Activation;
 use rayon::prelude::*;
 
+/// `TARJAMA_PORTABLE_KERNELS` set: every kernel (here and in
+/// [`crate::gemm`]) takes its portable path. Read once.
+pub(crate) fn portable_forced() -> bool {
+    use std::sync::OnceLock;
+    static FORCED: OnceLock<bool> = OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var_os("TARJAMA_PORTABLE_KERNELS").is_some())
+}
+
 #[cfg(target_arch = "x86_64")]
 fn wide() -> bool {
     use std::sync::OnceLock;
     static WIDE: OnceLock<bool> = OnceLock::new();
     *WIDE.get_or_init(|| {
-        std::env::var_os("TARJAMA_PORTABLE_KERNELS").is_none()
+        !portable_forced()
             && std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
             && std::arch::is_x86_feature_detected!("avx512vl")
@@ -135,36 +143,7 @@ pub fn activate(act: Activation, x: &mut [f32]) {
 }
 
 fn gelu_erf(x: f32) -> f32 {
-    // Abramowitz–Stegun 7.1.26 is too coarse for parity; use f64 erf via
-    // its continued series in libm-free form: erf(x) = tanh-free rational.
-    0.5 * x * (1.0 + erf(x as f64 / std::f64::consts::SQRT_2) as f32)
-}
-
-/// erf to ~1e-15 (W. J. Cody's rational approximations are overkill here; a
-/// Taylor series near 0 and the complementary continued fraction beyond).
-fn erf(x: f64) -> f64 {
-    let a = x.abs();
-    let r = if a < 2.5 {
-        // Taylor series: 2/sqrt(pi) Σ (-1)^n x^(2n+1) / (n! (2n+1)).
-        let mut term = a;
-        let mut sum = a;
-        let x2 = a * a;
-        let mut n = 0.0;
-        while term.abs() > 1e-17 * sum.abs() {
-            n += 1.0;
-            term *= -x2 / n;
-            sum += term / (2.0 * n + 1.0);
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else {
-        // Continued fraction for erfc, evaluated backwards.
-        let mut f = 0.0;
-        for k in (1..60).rev() {
-            f = (k as f64 / 2.0) / (a + f);
-        }
-        1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + f)
-    };
-    r.copysign(x)
+    0.5 * x * (1.0 + candle_core::cpu::erf::erf_f64(x as f64 / std::f64::consts::SQRT_2) as f32)
 }
 
 multiversion! {
@@ -284,19 +263,5 @@ mod tests {
         assert_eq!(fast_exp(f32::NEG_INFINITY), 0.0);
         assert_eq!(fast_exp(-100.0), 0.0);
         assert_eq!(fast_exp(0.0), 1.0);
-    }
-
-    #[test]
-    fn erf_matches_known_values() {
-        // Values from the DLMF table (erf 0.5, 1, 2, 3).
-        for (x, e) in [
-            (0.5, 0.520_499_877_813_046_5),
-            (1.0, 0.842_700_792_949_714_9),
-            (2.0, 0.995_322_265_018_952_7),
-            (3.0, 0.999_977_909_503_001_4),
-        ] {
-            assert!((erf(x) - e).abs() < 1e-13, "erf({x}) = {}", erf(x));
-            assert!((erf(-x) + e).abs() < 1e-13);
-        }
     }
 }

@@ -107,6 +107,31 @@ fn max_abs_vec(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// First index of the largest value.
+fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+        )
+        .0
+}
+
+/// Teacher-forced logits of each source alone with its decoder ids:
+/// (source, position, vocab).
+fn teacher_forced(m: &MarianModel, sources: &[Vec<u32>], dec: &[Vec<u32>]) -> Vec<Vec<Vec<f32>>> {
+    sources
+        .iter()
+        .zip(dec)
+        .map(|(s, d)| {
+            let enc = m.encode(std::slice::from_ref(s)).unwrap();
+            let l = m.forward_logits(&enc, std::slice::from_ref(d)).unwrap();
+            l.squeeze(0).unwrap().to_vec2::<f32>().unwrap()
+        })
+        .collect()
+}
+
 /// Both f32 engines: the native CPU one (the default) and candle.
 const F32_BACKENDS: [Backend; 2] = [Backend::Native(Precision::F32), Backend::Candle(DType::F32)];
 
@@ -118,33 +143,59 @@ fn check_forward(file: &str) {
     }
 }
 
+/// Largest differences from the fixture's transformers tensors.
+struct ForwardErrors {
+    /// Encoder states, each input encoded alone / all in one padded batch.
+    enc_alone: f32,
+    enc_batch: f32,
+    /// Teacher-forced logits at the fixture's rows, and the largest |logit|.
+    logits: f32,
+    scale: f32,
+}
+
+impl Fixture {
+    fn forward_errors(&self, model: &MarianModel) -> ForwardErrors {
+        let inputs = self.inputs();
+        let batch = model.encode(&inputs).unwrap();
+        let mut e = ForwardErrors {
+            enc_alone: 0.0,
+            enc_batch: 0.0,
+            logits: 0.0,
+            scale: 0.0,
+        };
+        for (i, case) in self.cases().iter().enumerate() {
+            let want = &self.tensors[&format!("enc.{i}")];
+            let enc = model.encode(std::slice::from_ref(&inputs[i])).unwrap();
+            e.enc_alone = e.enc_alone.max(max_abs(&enc.row(0).unwrap(), want));
+            e.enc_batch = e.enc_batch.max(max_abs(&batch.row(i).unwrap(), want));
+
+            let logits = model
+                .forward_logits(&enc, &[ids(&case["decoder_input_ids"])])
+                .unwrap()
+                .squeeze(0)
+                .unwrap();
+            let rows = ids(&case["logits_rows"]);
+            let got = logits
+                .index_select(&Tensor::new(rows.as_slice(), &Device::Cpu).unwrap(), 0)
+                .unwrap();
+            let want = &self.tensors[&format!("logits.{i}")];
+            e.logits = e.logits.max(max_abs(&got, want));
+            e.scale = e.scale.max(max_abs(want, &want.zeros_like().unwrap()));
+        }
+        e
+    }
+}
+
 fn check_forward_on(file: &str, backend: Backend) {
     let fx = Fixture::load(&model_dir());
     let (model, _) = fx.model_on(file, backend);
-    let mut scale = 0f32;
     let inputs = fx.inputs();
-    let (mut enc_alone, mut enc_batch, mut logit_diff) = (0f32, 0f32, 0f32);
-    let batch = model.encode(&inputs).unwrap();
-    for (i, case) in fx.cases().iter().enumerate() {
-        let want = &fx.tensors[&format!("enc.{i}")];
-        let enc = model.encode(std::slice::from_ref(&inputs[i])).unwrap();
-        enc_alone = enc_alone.max(max_abs(&enc.row(0).unwrap(), want));
-        enc_batch = enc_batch.max(max_abs(&batch.row(i).unwrap(), want));
-
-        let dec = ids(&case["decoder_input_ids"]);
-        let logits = model
-            .forward_logits(&enc, &[dec])
-            .unwrap()
-            .squeeze(0)
-            .unwrap();
-        let rows: Vec<u32> = ids(&case["logits_rows"]);
-        let got = logits
-            .index_select(&Tensor::new(rows.as_slice(), &Device::Cpu).unwrap(), 0)
-            .unwrap();
-        let want = &fx.tensors[&format!("logits.{i}")];
-        logit_diff = logit_diff.max(max_abs(&got, want));
-        scale = scale.max(max_abs(want, &want.zeros_like().unwrap()));
-    }
+    let ForwardErrors {
+        enc_alone,
+        enc_batch,
+        logits: logit_diff,
+        scale,
+    } = fx.forward_errors(&model);
     eprintln!(
         "{file} on {backend:?}: {} inputs: encoder max abs diff {enc_alone:.3e} alone, {enc_batch:.3e} batched; logits {logit_diff:.3e} (largest |logit| {scale:.1})",
         inputs.len()
@@ -407,24 +458,7 @@ fn from_dir_and_reduced_precision() {
             d
         })
         .collect();
-    let argmax = |v: &[f32]| {
-        v.iter()
-            .enumerate()
-            .fold(
-                (0, f32::NEG_INFINITY),
-                |b, (i, &x)| if x > b.1 { (i, x) } else { b },
-            )
-            .0
-    };
-    let reference: Vec<Vec<Vec<f32>>> = inputs
-        .iter()
-        .zip(&dec)
-        .map(|(x, d)| {
-            let enc = model.encode(std::slice::from_ref(x)).unwrap();
-            let l = model.forward_logits(&enc, std::slice::from_ref(d)).unwrap();
-            l.squeeze(0).unwrap().to_vec2::<f32>().unwrap()
-        })
-        .collect();
+    let reference = teacher_forced(&model, &inputs, &dec);
     for backend in [
         Backend::Native(Precision::Bf16),
         Backend::Native(Precision::Int8),
@@ -433,17 +467,8 @@ fn from_dir_and_reduced_precision() {
     ] {
         let (m, _) = fx.model_on("model.safetensors", backend);
         let (mut agree, mut total, mut worst) = (0, 0, 0f32);
-        for ((x, d), want) in inputs.iter().zip(&dec).zip(&reference) {
-            let enc = m.encode(std::slice::from_ref(x)).unwrap();
-            let got = m.forward_logits(&enc, std::slice::from_ref(d)).unwrap();
-            for (g, w) in got
-                .squeeze(0)
-                .unwrap()
-                .to_vec2::<f32>()
-                .unwrap()
-                .iter()
-                .zip(want)
-            {
+        for (got, want) in teacher_forced(&m, &inputs, &dec).iter().zip(&reference) {
+            for (g, w) in got.iter().zip(want) {
                 total += 1;
                 let best = argmax(w);
                 agree += usize::from(argmax(g) == best);
@@ -731,31 +756,8 @@ fn full_size_random_opus_mt_ar_en() {
     assert_eq!(model.config().vocab_size, 62834);
     let inputs = fx.inputs();
     let n = inputs.len();
-    let batch = model.encode(&inputs).unwrap();
-    let (mut enc_d, mut logit_d, mut scale) = (0f32, 0f32, 0f32);
-    for (i, case) in fx.cases().iter().enumerate() {
-        enc_d = enc_d.max(max_abs(
-            &batch.row(i).unwrap(),
-            &fx.tensors[&format!("enc.{i}")],
-        ));
-        let enc = model.encode(std::slice::from_ref(&inputs[i])).unwrap();
-        enc_d = enc_d.max(max_abs(
-            &enc.row(0).unwrap(),
-            &fx.tensors[&format!("enc.{i}")],
-        ));
-        let logits = model
-            .forward_logits(&enc, &[ids(&case["decoder_input_ids"])])
-            .unwrap()
-            .squeeze(0)
-            .unwrap();
-        let rows = ids(&case["logits_rows"]);
-        let got = logits
-            .index_select(&Tensor::new(rows.as_slice(), &Device::Cpu).unwrap(), 0)
-            .unwrap();
-        let want = &fx.tensors[&format!("logits.{i}")];
-        logit_d = logit_d.max(max_abs(&got, want));
-        scale = scale.max(max_abs(want, &want.zeros_like().unwrap()));
-    }
+    let e = fx.forward_errors(&model);
+    let (enc_d, logit_d, scale) = (e.enc_alone.max(e.enc_batch), e.logits, e.scale);
     eprintln!(
         "full: encoder max abs diff {enc_d:.3e}, logits {logit_d:.3e} (largest |logit| {scale:.1})"
     );
@@ -822,27 +824,7 @@ fn reduced_precision_cost_on_full_size_random_model() {
             d
         })
         .collect();
-    let logits = |m: &MarianModel| -> Vec<Vec<Vec<f32>>> {
-        sources
-            .iter()
-            .zip(&dec)
-            .map(|(s, d)| {
-                let enc = m.encode(std::slice::from_ref(s)).unwrap();
-                let l = m.forward_logits(&enc, std::slice::from_ref(d)).unwrap();
-                l.squeeze(0).unwrap().to_vec2::<f32>().unwrap()
-            })
-            .collect()
-    };
-    let argmax = |v: &[f32]| {
-        v.iter()
-            .enumerate()
-            .fold(
-                (0, f32::NEG_INFINITY),
-                |b, (i, &x)| if x > b.1 { (i, x) } else { b },
-            )
-            .0
-    };
-    let reference = logits(&f32m);
+    let reference = teacher_forced(&f32m, &sources, &dec);
     drop(f32m);
     // How much room the f32 decisions leave: distinct tokens chosen and the
     // median gap between the best and second-best logit.
@@ -868,7 +850,7 @@ fn reduced_precision_cost_on_full_size_random_model() {
     for p in [Precision::Bf16, Precision::Int8] {
         let m = model(p);
         let (mut agree, mut total, mut err) = (0, 0, 0f32);
-        for (got, want) in logits(&m).iter().zip(&reference) {
+        for (got, want) in teacher_forced(&m, &sources, &dec).iter().zip(&reference) {
             for (g, w) in got.iter().zip(want) {
                 total += 1;
                 agree += usize::from(argmax(g) == argmax(w));

@@ -657,6 +657,15 @@ impl Backend {
         }
     }
 
+    /// The dtype weights are read in (f32 for every native precision, which
+    /// packs from f32).
+    pub fn load_dtype(&self) -> DType {
+        match self {
+            Backend::Candle(d) => *d,
+            Backend::Native(_) => DType::F32,
+        }
+    }
+
     pub fn engine_name(&self) -> &'static str {
         match self {
             Backend::Native(_) => "native",
@@ -693,7 +702,6 @@ pub struct MarianModel {
     net: Net,
     backend: Backend,
     embed_scale: f64,
-    dtype: DType,
     device: Device,
     timings: Option<Arc<Timings>>,
 }
@@ -797,7 +805,7 @@ impl MarianModel {
         backend: Backend,
         device: &Device,
     ) -> Result<Self> {
-        let w = Weights::open(file, load_dtype(backend)?, device)?;
+        let w = Weights::open(file, backend.load_dtype(), device)?;
         Self::from_weights(cfg, &w, backend, device)
     }
 
@@ -818,7 +826,7 @@ impl MarianModel {
     ) -> Result<Self> {
         let tensors = random::checkpoint(&cfg, seed)?;
         let w = Weights {
-            vb: VarBuilder::from_tensors(tensors, load_dtype(backend)?, device),
+            vb: VarBuilder::from_tensors(tensors, backend.load_dtype(), device),
             file: PathBuf::from("<random weights>"),
         };
         Self::from_weights(cfg, &w, backend, device)
@@ -837,7 +845,7 @@ impl MarianModel {
         backend: Backend,
         device: &Device,
     ) -> Result<Self> {
-        let dtype = load_dtype(backend)?;
+        let dtype = backend.load_dtype();
         let d = cfg.d_model;
         let v_src = cfg.vocab_size;
         let v_tgt = cfg.target_vocab_size();
@@ -995,7 +1003,6 @@ impl MarianModel {
             net,
             backend,
             embed_scale,
-            dtype,
             device: device.clone(),
             timings: None,
         })
@@ -1011,7 +1018,7 @@ impl MarianModel {
 
     /// The dtype weights were loaded in (f32 for every native precision).
     pub fn dtype(&self) -> DType {
-        self.dtype
+        self.backend.load_dtype()
     }
 
     pub fn backend(&self) -> Backend {
@@ -1083,7 +1090,7 @@ impl MarianModel {
                     }));
                 }
                 let mask =
-                    Tensor::from_vec(mask, (b, 1, 1, s), &self.device)?.to_dtype(self.dtype)?;
+                    Tensor::from_vec(mask, (b, 1, 1, s), &self.device)?.to_dtype(self.dtype())?;
                 let mut x = net.embed(&net.enc_embed, &net.enc_pos, &ids, b, 0, self)?;
                 for layer in &net.enc_layers {
                     x = layer.forward(&x, &mask)?;
@@ -1120,7 +1127,7 @@ impl MarianModel {
                         heads,
                         capacity.max(1),
                         dh,
-                        self.dtype,
+                        self.dtype(),
                         &self.device,
                     )?);
                     cross.push(layer.cross_kv(&enc.hidden)?);
@@ -1296,7 +1303,7 @@ impl MarianModel {
                     (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
                 })
                 .collect();
-            Some(Tensor::from_vec(m, (t, total), &self.device)?.to_dtype(self.dtype)?)
+            Some(Tensor::from_vec(m, (t, total), &self.device)?.to_dtype(self.dtype())?)
         } else {
             None
         };
@@ -1320,14 +1327,6 @@ impl MarianModel {
         }
         *pos += t;
         Ok((x, attn))
-    }
-}
-
-/// The dtype weights are read in for a backend.
-fn load_dtype(backend: Backend) -> Result<DType> {
-    match backend {
-        Backend::Candle(d) => Ok(d),
-        Backend::Native(_) => Ok(DType::F32),
     }
 }
 

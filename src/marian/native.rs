@@ -249,6 +249,37 @@ impl Net {
         ops::add_layer_norm(x, y, &ln.w, &ln.b, self.d);
     }
 
+    /// Multi-head attention of one query `q` (d values) over `n` keys and
+    /// values, `stride` floats apart, each d values split into heads; the
+    /// result goes to `out` (d values). Heads run last to first so that
+    /// `scores` ends holding the first head's probabilities (the alignment
+    /// head).
+    #[allow(clippy::too_many_arguments)]
+    fn attend_heads(
+        &self,
+        q: &[f32],
+        keys: &[f32],
+        values: &[f32],
+        stride: usize,
+        n: usize,
+        scores: &mut Vec<f32>,
+        out: &mut [f32],
+    ) {
+        let dh = self.dh();
+        for h in (0..self.heads).rev() {
+            let head = h * dh..(h + 1) * dh;
+            ops::attend(
+                &q[head.clone()],
+                &keys[head.start..],
+                &values[head.start..],
+                stride,
+                n,
+                scores,
+                &mut out[head],
+            );
+        }
+    }
+
     /// Encodes every row of `batch`, without padding.
     pub fn encode(&self, batch: &[Vec<u32>]) -> Encoded {
         let d = self.d;
@@ -267,7 +298,6 @@ impl Net {
             .flat_map(|(r, s)| std::iter::repeat_n(r, s.len()))
             .collect();
         let mut x = self.embed(&self.enc_embed, &ids, |i| pos[i]);
-        let (heads, dh) = (self.heads, self.dh());
         let mut sc = Scratch::default();
         for l in &self.enc {
             let mut qkv = std::mem::take(&mut sc.qkv);
@@ -283,17 +313,7 @@ impl Net {
                     let (s0, s1) = (offsets[r], offsets[r + 1]);
                     let q = &qkv_s[i * 3 * d..i * 3 * d + d];
                     let keys = &qkv_s[s0 * 3 * d..s1 * 3 * d];
-                    for h in 0..heads {
-                        ops::attend(
-                            &q[h * dh..(h + 1) * dh],
-                            &keys[d + h * dh..],
-                            &keys[2 * d + h * dh..],
-                            3 * d,
-                            s1 - s0,
-                            scores,
-                            &mut out[h * dh..(h + 1) * dh],
-                        );
-                    }
+                    self.attend_heads(q, &keys[d..], &keys[2 * d..], 3 * d, s1 - s0, scores, out);
                 });
             self.residual((&l.out, &l.ln1), &ctx[..total * d], &mut x, &mut sc);
             self.ffn((&l.fc1, &l.fc2), &l.ln2, &mut x, &mut sc);
@@ -351,7 +371,6 @@ impl Net {
         st.reserve(past + t);
         let n = rows * t;
         let mut x = self.embed(&self.dec_embed, tokens, |i| past + i % t);
-        let (heads, dh) = (self.heads, self.dh());
         let cap = st.cap;
         let mut attn = None;
         let last = self.dec.len() - 1;
@@ -381,17 +400,7 @@ impl Net {
                     let (r, ti) = (i / t, i % t);
                     let cache = &kv[r * cap * 2 * d..];
                     let q = &qkv_s[i * 3 * d..i * 3 * d + d];
-                    for h in 0..heads {
-                        ops::attend(
-                            &q[h * dh..(h + 1) * dh],
-                            &cache[h * dh..],
-                            &cache[d + h * dh..],
-                            2 * d,
-                            past + ti + 1,
-                            scores,
-                            &mut out[h * dh..(h + 1) * dh],
-                        );
-                    }
+                    self.attend_heads(q, cache, &cache[d..], 2 * d, past + ti + 1, scores, out);
                 });
             self.residual((&l.out, &l.ln1), &ctx[..n * d], &mut x, &mut sc);
 
@@ -414,22 +423,9 @@ impl Net {
                     let (s0, s1) = (offsets[s], offsets[s + 1]);
                     let src = &cross[s0 * 2 * d..s1 * 2 * d];
                     let qi = &q_s[i * d..(i + 1) * d];
-                    let mut first = None;
-                    for h in 0..heads {
-                        ops::attend(
-                            &qi[h * dh..(h + 1) * dh],
-                            &src[h * dh..],
-                            &src[d + h * dh..],
-                            2 * d,
-                            s1 - s0,
-                            scores,
-                            &mut out[h * dh..(h + 1) * dh],
-                        );
-                        if keep && h == 0 && ti + 1 == t {
-                            first = Some(scores[..s1 - s0].to_vec());
-                        }
-                    }
-                    first
+                    self.attend_heads(qi, src, &src[d..], 2 * d, s1 - s0, scores, out);
+                    // `scores` now holds the first head's probabilities.
+                    (keep && ti + 1 == t).then(|| scores[..s1 - s0].to_vec())
                 })
                 .collect();
             if keep {
