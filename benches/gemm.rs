@@ -1,10 +1,11 @@
-//! Packed GEMM kernels (`tarjama::gemm`) on the shapes of opus-mt-ar-en:
+//! Packed GEMM kernels (`tarjama::marian::PackedLinear`, every kernel this CPU runs) on the shapes of opus-mt-ar-en:
 //! throughput in FLOP/s (criterion's "elements" are multiply-adds × 2).
-//! `RAYON_NUM_THREADS=2 cargo bench --bench gemm`.
+//! `RAYON_NUM_THREADS=2 cargo bench --bench gemm`; `GEMM_PRECISIONS=int8`
+//! limits it to some precisions.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use tarjama::gemm::{PackedLinear, Precision};
+use tarjama::marian::{Kernel, PackedLinear, Precision};
 
 fn shapes(c: &mut Criterion) {
     // (rows, out, in): decoder steps at batch 32 / beam 4 × 32, the fused QKV,
@@ -34,9 +35,11 @@ fn shapes(c: &mut Criterion) {
                 continue;
             }
             let lin = PackedLinear::new(&w, n, k, None, p);
-            g.bench_function(format!("{name}/{}", p.name()), |b| {
-                b.iter(|| lin.forward(black_box(&x), m, &mut y))
-            });
+            for kernel in Kernel::available(p) {
+                g.bench_function(format!("{name}/{}/{}", p.name(), kernel.name()), |b| {
+                    b.iter(|| lin.forward_on(kernel, black_box(&x), m, &mut y))
+                });
+            }
         }
     }
     g.finish();

@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use crate::simd::{log_softmax_at, log_softmax_in_place};
+use crate::marian::math::{log_softmax_at, log_softmax_in_place, max as row_max};
 
 use crate::marian::{
     DecoderState, EarlyStopping, GenerationDefaults, MarianConfig, MarianError, MarianModel,
@@ -365,7 +365,7 @@ fn row_top_k(row: &[f32], base: f32, k: usize) -> Vec<(u32, f32)> {
         // Rounding is monotonic, so a chunk whose maximum cannot enter
         // cannot contribute anything: skip it after one vectorised pass.
         if best.len() == k
-            && (crate::simd::max(chunk) + base).partial_cmp(&best[k - 1].1)
+            && (row_max(chunk) + base).partial_cmp(&best[k - 1].1)
                 != Some(std::cmp::Ordering::Greater)
         {
             continue;

@@ -8,8 +8,8 @@
 //! - [`segment`]: the Arabic-aware sentence boundary rules;
 //! - [`tokenizer`]: the Marian SentencePiece tokenizer (text to ids and back);
 //! - [`marian`]: the Marian (OPUS-MT) network, batched: a native CPU engine
-//!   on packed weights ([`gemm`] kernels, [`simd`] vector math) and candle
-//!   for other devices;
+//!   on packed weights (kernels per instruction set, chosen at run time) and
+//!   candle for other devices;
 //! - [`decode`]: greedy and beam search over it with transformers' semantics;
 //! - [`translate`]: the batch scheduler: dedupe, split long sentences, batch
 //!   by length, run, reassemble in input order, word alignment;
@@ -20,12 +20,10 @@
 pub mod bench;
 pub mod decode;
 pub mod document;
-pub mod gemm;
 pub mod hub;
 pub mod marian;
 pub mod output;
 pub mod pipeline;
 pub mod segment;
-pub mod simd;
 pub mod tokenizer;
 pub mod translate;

@@ -24,8 +24,14 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::gemm::PackedLinear;
-pub use crate::gemm::Precision;
+pub use native::kernels::Precision;
+pub use native::kernels::isa::{FEATURES as CPU_FEATURES, ISA_VAR, Isa, IsaError, found_features, selected as selected_isa};
+/// Vector math of the search over logits (log-softmax, row maxima), the
+/// kernels the native engine uses, shared with [`crate::decode`].
+pub(crate) use native::kernels::vecmath as math;
+/// The packed matrix product, for `benches/gemm.rs`: not part of the API.
+#[doc(hidden)]
+pub use native::kernels::{Kernel, PackedLinear};
 pub use config::{Activation, EarlyStopping, GenerationDefaults, MarianConfig};
 use timings::Stage;
 pub use timings::{TimingSplit, Timings};
@@ -53,6 +59,8 @@ pub enum MarianError {
     },
     #[error("invalid input: {0}")]
     Input(String),
+    #[error(transparent)]
+    Isa(#[from] IsaError),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
@@ -637,13 +645,31 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The native engine where it applies (CPU; f32, or bf16 on the bf16
-    /// kernels), candle otherwise.
+    /// The native engine where it applies (an x86-64 CPU; f32 or bf16),
+    /// candle otherwise. Off x86-64 the native engine has only its portable
+    /// kernels, which run at 0.7× candle on x86 (benches/README.md), while
+    /// candle's `gemm` has NEON kernels: candle is the default there.
     pub fn default_for(dtype: DType, device: &Device) -> Self {
         match (device, dtype) {
-            (Device::Cpu, DType::F32) => Backend::Native(Precision::F32),
-            (Device::Cpu, DType::BF16) => Backend::Native(Precision::Bf16),
+            (Device::Cpu, DType::F32) if cfg!(target_arch = "x86_64") => {
+                Backend::Native(Precision::F32)
+            }
+            (Device::Cpu, DType::BF16) if cfg!(target_arch = "x86_64") => {
+                Backend::Native(Precision::Bf16)
+            }
             _ => Backend::Candle(dtype),
+        }
+    }
+
+    /// The native kernel this backend's matrix products run on
+    /// ("avx512-vnni", "avx2", …), or `None` for candle or when
+    /// `TARJAMA_CPU_ISA` is invalid.
+    pub fn kernel_name(&self) -> Option<&'static str> {
+        match self {
+            Backend::Native(p) => native::kernels::isa::selected()
+                .ok()
+                .map(|isa| isa.kernel(*p).name()),
+            Backend::Candle(_) => None,
         }
     }
 
@@ -853,6 +879,10 @@ impl MarianModel {
             Backend::Native(p) => Some(p),
             Backend::Candle(_) => None,
         };
+        if precision.is_some() {
+            // A forced tier this CPU lacks fails here, before any work.
+            native::kernels::isa::selected()?;
+        }
 
         // Layers are converted one at a time for the native engine, so the
         // candle form of the whole network never sits next to the packed

@@ -1,6 +1,6 @@
 //! The kernels against a plain f64 evaluation of the same rounded inputs,
 //! on shapes that exercise partial panels, partial row blocks, odd inner
-//! dimensions and row chunking; both the AVX-512 and the portable paths.
+//! dimensions and row chunking; every kernel this CPU runs.
 
 use super::*;
 
@@ -75,16 +75,6 @@ fn reference(
     y
 }
 
-fn isas() -> Vec<Isa> {
-    let mut v = vec![Isa::Portable];
-    for p in [Precision::F32, Precision::Bf16, Precision::Int8] {
-        if isa(p) == Isa::Avx512 && !v.contains(&Isa::Avx512) {
-            v.push(Isa::Avx512);
-        }
-    }
-    v
-}
-
 #[test]
 fn kernels_match_reference_on_awkward_shapes() {
     let mut rng = Rng(0x9e3779b97f4a7c15);
@@ -105,18 +95,15 @@ fn kernels_match_reference_on_awkward_shapes() {
         for p in [Precision::F32, Precision::Bf16, Precision::Int8] {
             let lin = PackedLinear::new(&w, n, k, Some(&b), p);
             let want = reference(p, &x, &w, &b, m, n, k);
-            for isa_ in isas() {
-                if isa_ == Isa::Avx512 && isa(p) != Isa::Avx512 {
-                    continue;
-                }
+            for kernel in Kernel::available(p) {
                 let mut got = vec![f32::NAN; m * n];
-                lin.forward_on(isa_, &x, m, &mut got);
+                lin.forward_on(kernel, &x, m, &mut got);
                 for (i, (&g, &e)) in got.iter().zip(&want).enumerate() {
                     // Only f32 summation order differs: ~k ulp of the sum's scale.
                     let tol = 1e-5 * (k as f64).sqrt().max(1.0) * (1.0 + e.abs());
                     assert!(
                         (g as f64 - e).abs() <= tol,
-                        "{p:?} {isa_:?} {m}x{n}x{k} at {i}: {g} vs {e}"
+                        "{p:?} {kernel:?} {m}x{n}x{k} at {i}: {g} vs {e}"
                     );
                 }
             }
@@ -161,4 +148,34 @@ fn bf16_rounding_is_nearest_even() {
     assert_eq!(bf16_bits(1.0 + 3.0 / 256.0), 0x3f82);
     assert_eq!(bf16_to_f32(bf16_bits(-2.5)), -2.5);
     assert!(bf16_to_f32(bf16_bits(f32::NAN)).is_nan());
+}
+
+#[test]
+fn int8_kernels_agree_bit_for_bit() {
+    // Every int8 kernel computes the same exact i32 sums and scales them the
+    // same way, so their outputs must be identical, not merely close. The
+    // inputs include values at the quantisation extremes (±127 after
+    // scaling), where an i16 pair sum of (q + 128) · w would saturate.
+    let (m, n, k) = (29, 70, 300);
+    let mut rng = Rng(99);
+    let mut x = rng.vec(m * k);
+    for r in 0..m {
+        x[r * k] = 1.0;
+        x[r * k + 1] = -1.0;
+        x[r * k + 2] = 1.0;
+    }
+    let mut w = rng.vec(n * k);
+    for c in 0..n {
+        w[c * k + 1] = -1.0;
+        w[c * k + 2] = 1.0;
+    }
+    let b = rng.vec(n);
+    let lin = PackedLinear::new(&w, n, k, Some(&b), Precision::Int8);
+    let mut want = vec![0f32; m * n];
+    lin.forward_on(Kernel::Portable, &x, m, &mut want);
+    for kernel in Kernel::available(Precision::Int8) {
+        let mut got = vec![f32::NAN; m * n];
+        lin.forward_on(kernel, &x, m, &mut got);
+        assert_eq!(got, want, "{kernel:?}");
+    }
 }

@@ -1,5 +1,5 @@
 //! The native CPU engine: the same Marian network as the candle layers of
-//! this module, run on weights packed once for [`crate::gemm`]'s kernels and
+//! this module, run on weights packed once for [`kernels`] and
 //! on plain row-major buffers. It owns the CPU forward passes: an encoder
 //! that runs on the concatenated tokens of a batch (no padding rows), cross
 //! keys/values kept once per source sentence (rows point at their source, so
@@ -14,10 +14,30 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::Activation;
-use crate::gemm::PackedLinear;
+pub(crate) mod kernels;
 
-use crate::simd as ops;
+use super::Activation;
+use kernels::PackedLinear;
+use kernels::vecmath as ops;
+
+/// Applies `act` in place, in parallel chunks.
+fn activate(act: Activation, x: &mut [f32]) {
+    x.par_chunks_mut(16 * 1024).for_each(|c| match act {
+        Activation::Silu => ops::silu(c),
+        Activation::Relu => ops::relu(c),
+        Activation::GeluErf => c.iter_mut().for_each(|v| *v = gelu_erf(*v)),
+        Activation::GeluTanh => c.iter_mut().for_each(|v| {
+            let u = 0.797_884_6 * (*v + 0.044_715 * *v * *v * *v);
+            *v = 0.5 * *v * (1.0 + u.tanh());
+        }),
+        Activation::Tanh => c.iter_mut().for_each(|v| *v = v.tanh()),
+        Activation::Sigmoid => c.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+    });
+}
+
+fn gelu_erf(x: f32) -> f32 {
+    0.5 * x * (1.0 + candle_core::cpu::erf::erf_f64(x as f64 / std::f64::consts::SQRT_2) as f32)
+}
 
 /// Layer-norm affine parameters.
 #[derive(Debug, Clone)]
@@ -243,7 +263,7 @@ impl Net {
         let rows = x.len() / self.d;
         let h = buf(&mut sc.h, rows * fc.0.out_dim());
         fc.0.forward(x, rows, h);
-        ops::activate(self.act, h);
+        activate(self.act, h);
         let y = buf(&mut sc.y, rows * self.d);
         fc.1.forward(h, rows, y);
         ops::add_layer_norm(x, y, &ln.w, &ln.b, self.d);

@@ -1,36 +1,12 @@
-//! Vector math of the CPU paths around the matrix products: residual + layer
-//! norm, activations, one attention query for the native engine
-//! ([`crate::marian`]), log-softmax over the vocabulary for the search
-//! ([`crate::decode`]), and an exp that vectorises. Each entry point runs a
-//! generic body compiled for AVX-512 when the CPU has it (the crate itself
-//! targets baseline x86-64), otherwise the same body as plain code.
+//! Vector math around the matrix products: residual + layer norm,
+//! activations, one attention query, log-softmax over the vocabulary (for
+//! the search) and an exp that vectorises. Each entry point runs one generic
+//! body compiled for the selected tier (AVX-512 or AVX2 + FMA; the crate
+//! itself targets baseline x86-64), or as plain code on the portable tier.
 
-use crate::marian::Activation;
-use rayon::prelude::*;
+use super::isa::{self, Isa};
 
-/// `TARJAMA_PORTABLE_KERNELS` set: every kernel (here and in
-/// [`crate::gemm`]) takes its portable path. Read once.
-pub(crate) fn portable_forced() -> bool {
-    use std::sync::OnceLock;
-    static FORCED: OnceLock<bool> = OnceLock::new();
-    *FORCED.get_or_init(|| std::env::var_os("TARJAMA_PORTABLE_KERNELS").is_some())
-}
-
-#[cfg(target_arch = "x86_64")]
-fn wide() -> bool {
-    use std::sync::OnceLock;
-    static WIDE: OnceLock<bool> = OnceLock::new();
-    *WIDE.get_or_init(|| {
-        !portable_forced()
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("fma")
-    })
-}
-
-/// Defines `pub fn $name` that runs `$body` compiled for AVX-512 when
-/// available.
+/// Defines `pub fn $name` that runs `$body` compiled for the selected tier.
 macro_rules! multiversion {
     ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
@@ -39,11 +15,15 @@ macro_rules! multiversion {
             fn generic($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f,avx512dq,avx512vl,fma")]
-                unsafe fn wide_version($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
-                if wide() {
-                    // SAFETY: `wide()` checked the features.
-                    return unsafe { wide_version($($arg),*) };
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
+                // SAFETY: the selected tier is one the CPU supports.
+                match isa::current() {
+                    Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    Isa::Avx2Vnni | Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    Isa::Portable => {}
                 }
             }
             generic($($arg),*)
@@ -125,25 +105,6 @@ multiversion! {
             *v = v.max(0.0);
         }
     }
-}
-
-/// Applies `act` in place, in parallel chunks.
-pub fn activate(act: Activation, x: &mut [f32]) {
-    x.par_chunks_mut(16 * 1024).for_each(|c| match act {
-        Activation::Silu => silu(c),
-        Activation::Relu => relu(c),
-        Activation::GeluErf => c.iter_mut().for_each(|v| *v = gelu_erf(*v)),
-        Activation::GeluTanh => c.iter_mut().for_each(|v| {
-            let u = 0.797_884_6 * (*v + 0.044_715 * *v * *v * *v);
-            *v = 0.5 * *v * (1.0 + u.tanh());
-        }),
-        Activation::Tanh => c.iter_mut().for_each(|v| *v = v.tanh()),
-        Activation::Sigmoid => c.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
-    });
-}
-
-fn gelu_erf(x: f32) -> f32 {
-    0.5 * x * (1.0 + candle_core::cpu::erf::erf_f64(x as f64 / std::f64::consts::SQRT_2) as f32)
 }
 
 multiversion! {

@@ -1,0 +1,228 @@
+//! AVX2 micro-kernels over the same 32-column panels as the AVX-512 ones.
+//! With 16 ymm registers a kernel covers one half of a panel (16 columns,
+//! two vectors) for a few rows at a time: f32 keeps 6 rows × 16 columns of
+//! sums (12 registers) plus two weight vectors and a broadcast, the layout
+//! of the classic 6×16 AVX2 SGEMM kernel; the half-panel rows it streams are
+//! whole 64-byte lines.
+//!
+//! int8 comes in two forms. With AVX-VNNI (`vpdpbusd` on ymm) it is the
+//! AVX-512 VNNI kernel at half width: unsigned activations (q + 128) times
+//! signed weights, corrected by the column sums. Without it, `vpmaddubsw`
+//! would saturate its i16 pair sums on (q + 128) · w (up to 2 · 255 · 127),
+//! so the kernel instead multiplies |q| by the weights with q's sign
+//! (`vpsignb`): pairs stay within 2 · 127² < 2¹⁵, and `vpmaddwd` widens them
+//! to exact i32 sums — the same integers as VNNI, no saturation.
+//!
+//! bf16 has no arithmetic below AVX512-BF16: its kernel widens both inputs
+//! to f32 in registers (a 16-bit shift or a mask) and uses f32 FMAs, which
+//! keeps bf16's rounding of the inputs and half the weight bytes of f32.
+
+use super::{Block, NR};
+use std::arch::x86_64::*;
+
+/// Columns one kernel call covers.
+const HALF: usize = 16;
+
+/// Runs `kernel::<R>` over the block's rows in groups of up to `MAXR`, for
+/// each half panel that has columns.
+macro_rules! drive {
+    ($b:expr, $maxr:literal, $kernel:ident) => {{
+        let b: &Block = $b;
+        for h in 0..2 {
+            if h * HALF >= b.cols {
+                break;
+            }
+            let mut r = 0;
+            while r < b.rows {
+                let n = (b.rows - r).min($maxr);
+                match n {
+                    1 => $kernel::<1>(b, r, h),
+                    2 => $kernel::<2>(b, r, h),
+                    3 => $kernel::<3>(b, r, h),
+                    4 => $kernel::<4>(b, r, h),
+                    5 => $kernel::<5>(b, r, h),
+                    _ => $kernel::<6>(b, r, h),
+                }
+                r += n;
+            }
+        }
+    }};
+}
+
+pub(super) unsafe fn f32(b: &Block) {
+    unsafe { drive!(b, 6, kernel_f32) }
+}
+
+pub(super) unsafe fn bf16(b: &Block) {
+    unsafe { drive!(b, 4, kernel_bf16) }
+}
+
+pub(super) unsafe fn vnni(b: &Block) {
+    unsafe { drive!(b, 6, kernel_vnni) }
+}
+
+pub(super) unsafe fn int8(b: &Block) {
+    unsafe { drive!(b, 4, kernel_i8) }
+}
+
+/// Adds the bias to rows `r0..r0 + R` of half `h` and stores the columns
+/// that exist.
+#[inline(always)]
+unsafe fn store<const R: usize>(b: &Block, r0: usize, h: usize, acc: &[[__m256; 2]; R]) {
+    unsafe {
+        let col0 = h * HALF;
+        let cols = (b.cols - col0).min(HALF);
+        let mut bias = [0f32; HALF];
+        bias[..cols].copy_from_slice(&b.bias[col0..col0 + cols]);
+        let b0 = _mm256_loadu_ps(bias.as_ptr());
+        let b1 = _mm256_loadu_ps(bias.as_ptr().add(8));
+        for (r, row) in acc.iter().enumerate() {
+            let c = b.c.add((r0 + r) * b.ldc + col0);
+            let (v0, v1) = (_mm256_add_ps(row[0], b0), _mm256_add_ps(row[1], b1));
+            if cols == HALF {
+                _mm256_storeu_ps(c, v0);
+                _mm256_storeu_ps(c.add(8), v1);
+            } else {
+                let mut tmp = [0f32; HALF];
+                _mm256_storeu_ps(tmp.as_mut_ptr(), v0);
+                _mm256_storeu_ps(tmp.as_mut_ptr().add(8), v1);
+                std::ptr::copy_nonoverlapping(tmp.as_ptr(), c, cols);
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_f32<const R: usize>(b: &Block, r0: usize, h: usize) {
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let a = b.a.as_ptr().cast::<f32>().add(r0 * b.lda);
+        let p = b.panel.as_ptr().cast::<f32>().add(h * HALF);
+        for w in 0..b.kw {
+            let w0 = _mm256_load_ps(p.add(w * NR));
+            let w1 = _mm256_load_ps(p.add(w * NR + 8));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*a.add(r * b.lda + w));
+                row[0] = _mm256_fmadd_ps(av, w0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, w1, row[1]);
+            }
+        }
+        store(b, r0, h, &acc);
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_bf16<const R: usize>(b: &Block, r0: usize, h: usize) {
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let a = b.a.as_ptr().add(r0 * b.lda);
+        let p = b.panel.as_ptr().cast::<__m256i>().add(h * 2);
+        let hi_mask = _mm256_set1_epi32(0xffff_0000u32 as i32);
+        for w in 0..b.kw {
+            // Word = [even k in the low 16 bits | odd k in the high 16 bits].
+            let w0 = _mm256_load_si256(p.add(w * NR / 8));
+            let w1 = _mm256_load_si256(p.add(w * NR / 8 + 1));
+            let (e0, o0) = (
+                _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)),
+                _mm256_castsi256_ps(_mm256_and_si256(w0, hi_mask)),
+            );
+            let (e1, o1) = (
+                _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16)),
+                _mm256_castsi256_ps(_mm256_and_si256(w1, hi_mask)),
+            );
+            for (r, row) in acc.iter_mut().enumerate() {
+                let word = *a.add(r * b.lda + w);
+                let ae = _mm256_set1_ps(f32::from_bits(word << 16));
+                let ao = _mm256_set1_ps(f32::from_bits(word & 0xffff_0000));
+                row[0] = _mm256_fmadd_ps(ao, o0, _mm256_fmadd_ps(ae, e0, row[0]));
+                row[1] = _mm256_fmadd_ps(ao, o1, _mm256_fmadd_ps(ae, e1, row[1]));
+            }
+        }
+        store(b, r0, h, &acc);
+    }
+}
+
+/// Scales exact i32 sums (already offset-corrected) to f32 and stores them
+/// with the bias, as the other int8 kernels do: `sum as f32 · (rs · cs)`.
+#[inline(always)]
+unsafe fn store_i32<const R: usize>(
+    b: &Block,
+    r0: usize,
+    h: usize,
+    iacc: &[[__m256i; 2]; R],
+    offset: bool,
+) {
+    unsafe {
+        let col0 = h * HALF;
+        let cols = (b.cols - col0).min(HALF);
+        let mut cs = [0f32; HALF];
+        let mut sum = [0i32; HALF];
+        cs[..cols].copy_from_slice(&b.col_scale[col0..col0 + cols]);
+        if offset {
+            for (s, &c) in sum.iter_mut().zip(&b.colsum[col0..col0 + cols]) {
+                *s = 128 * c;
+            }
+        }
+        let s0 = _mm256_loadu_ps(cs.as_ptr());
+        let s1 = _mm256_loadu_ps(cs.as_ptr().add(8));
+        let c0 = _mm256_loadu_si256(sum.as_ptr().cast());
+        let c1 = _mm256_loadu_si256(sum.as_ptr().add(8).cast());
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        for r in 0..R {
+            let rs = _mm256_set1_ps(b.row_scale[r0 + r]);
+            acc[r][0] = _mm256_mul_ps(
+                _mm256_cvtepi32_ps(_mm256_sub_epi32(iacc[r][0], c0)),
+                _mm256_mul_ps(rs, s0),
+            );
+            acc[r][1] = _mm256_mul_ps(
+                _mm256_cvtepi32_ps(_mm256_sub_epi32(iacc[r][1], c1)),
+                _mm256_mul_ps(rs, s1),
+            );
+        }
+        store(b, r0, h, &acc);
+    }
+}
+
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn kernel_vnni<const R: usize>(b: &Block, r0: usize, h: usize) {
+    unsafe {
+        let mut iacc = [[_mm256_setzero_si256(); 2]; R];
+        let a = b.a.as_ptr().cast::<i32>().add(r0 * b.lda);
+        let p = b.panel.as_ptr().cast::<__m256i>().add(h * 2);
+        for w in 0..b.kw {
+            let w0 = _mm256_load_si256(p.add(w * NR / 8));
+            let w1 = _mm256_load_si256(p.add(w * NR / 8 + 1));
+            for (r, row) in iacc.iter_mut().enumerate() {
+                let av = _mm256_set1_epi32(*a.add(r * b.lda + w));
+                row[0] = _mm256_dpbusd_avx_epi32(row[0], av, w0);
+                row[1] = _mm256_dpbusd_avx_epi32(row[1], av, w1);
+            }
+        }
+        store_i32(b, r0, h, &iacc, true);
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_i8<const R: usize>(b: &Block, r0: usize, h: usize) {
+    unsafe {
+        let mut iacc = [[_mm256_setzero_si256(); 2]; R];
+        let a = b.a.as_ptr().cast::<i32>().add(r0 * b.lda);
+        let p = b.panel.as_ptr().cast::<__m256i>().add(h * 2);
+        // (q + 128) as u8, xor 0x80, is q as i8.
+        let flip = _mm256_set1_epi8(0x80u8 as i8);
+        let ones = _mm256_set1_epi16(1);
+        for w in 0..b.kw {
+            let w0 = _mm256_load_si256(p.add(w * NR / 8));
+            let w1 = _mm256_load_si256(p.add(w * NR / 8 + 1));
+            for (r, row) in iacc.iter_mut().enumerate() {
+                let q = _mm256_xor_si256(_mm256_set1_epi32(*a.add(r * b.lda + w)), flip);
+                let mag = _mm256_abs_epi8(q);
+                let p0 = _mm256_maddubs_epi16(mag, _mm256_sign_epi8(w0, q));
+                let p1 = _mm256_maddubs_epi16(mag, _mm256_sign_epi8(w1, q));
+                row[0] = _mm256_add_epi32(row[0], _mm256_madd_epi16(p0, ones));
+                row[1] = _mm256_add_epi32(row[1], _mm256_madd_epi16(p1, ones));
+            }
+        }
+        store_i32(b, r0, h, &iacc, false);
+    }
+}

@@ -1,0 +1,414 @@
+//! The arithmetic of the native CPU engine: matrix products of activations
+//! with packed weights, and the vector math around them ([`vecmath`]). This
+//! module owns the packed weight layouts in three precisions and the kernels
+//! over them: `f32`, `bf16` (weights and activations rounded to bfloat16,
+//! products accumulated in f32) and `int8` (weights quantised per output
+//! channel, activations per row at run time, exact i32 sums, the scheme
+//! CTranslate2 uses).
+//!
+//! A [`PackedLinear`] is a `nn.Linear` (`y = x Wᵀ + b`, `W` of shape
+//! (out, in)) re-laid out once at load time into panels of [`NR`] output
+//! columns, each panel holding its columns interleaved along the inner
+//! dimension, so that a kernel streams one panel contiguously while it keeps
+//! a block of activation rows × columns of sums in registers.
+//! [`PackedLinear::forward`] splits the work into (row chunk, panel range)
+//! tasks on the current rayon pool; each task writes its own disjoint block
+//! of the output. The kernels per instruction set ([`avx512`], [`avx2`],
+//! [`portable`]) are chosen at run time by [`isa`]; every kernel of a
+//! precision rounds its inputs the same way, so results differ between
+//! kernels only by f32 summation order (int8: not at all before the final
+//! scaling).
+
+#[cfg(target_endian = "big")]
+compile_error!("the packed layouts reinterpret little-endian bytes; big-endian targets are unsupported");
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+pub mod isa;
+mod portable;
+pub mod vecmath;
+
+use rayon::prelude::*;
+
+pub use isa::Kernel;
+
+/// Output columns per packed panel (two 16-lane vectors).
+pub const NR: usize = 32;
+/// Most activation rows a kernel call covers.
+pub const MR: usize = 12;
+
+/// Arithmetic of a packed weight matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    Bf16,
+    Int8,
+}
+
+impl Precision {
+    /// Inner-dimension elements per 32-bit lane of a packed panel.
+    fn group(self) -> usize {
+        match self {
+            Precision::F32 => 1,
+            Precision::Bf16 => 2,
+            Precision::Int8 => 4,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+/// One cache line of 32-bit words.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u32; 16]);
+
+/// 32-bit words starting on a cache line, so that the kernels' aligned
+/// panel loads are valid and panel rows never straddle two lines.
+#[derive(Clone)]
+struct Words {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl Words {
+    fn zeroed(len: usize) -> Self {
+        Self {
+            lines: vec![Line([0; 16]); len.div_ceil(16)],
+            len,
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        // SAFETY: `Line` is 16 u32 with no padding; `len` ≤ 16 × lines.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.len) }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u32] {
+        // SAFETY: as above, uniquely borrowed.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast(), self.len) }
+    }
+}
+
+impl std::fmt::Debug for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Words({})", self.len)
+    }
+}
+
+/// Rounds to the nearest bfloat16, ties to even (as `vcvtne2ps2bf16` and
+/// torch do), returned as its 16 bits.
+pub fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return ((b >> 16) | 0x40) as u16;
+    }
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
+/// A bfloat16 (as its 16 bits) widened back to f32.
+pub fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// A linear layer packed for the kernels of one [`Precision`].
+#[derive(Debug, Clone)]
+pub struct PackedLinear {
+    n: usize,
+    k: usize,
+    /// `k` rounded up to the precision's group.
+    kp: usize,
+    precision: Precision,
+    bias: Vec<f32>,
+    /// Panels of `kp / group` words × NR columns.
+    data: Words,
+    /// Int8: per output column dequantisation scale and the column sums of
+    /// the quantised weights (for the unsigned-activation offset).
+    scale: Vec<f32>,
+    colsum: Vec<i32>,
+}
+
+impl PackedLinear {
+    /// Packs `w` ((n, k) row-major, PyTorch's layout) and `bias` (n values,
+    /// or none for zeros).
+    pub fn new(w: &[f32], n: usize, k: usize, bias: Option<&[f32]>, precision: Precision) -> Self {
+        assert_eq!(w.len(), n * k, "weight is not {n} x {k}");
+        let g = precision.group();
+        let kp = k.div_ceil(g) * g;
+        let kw = kp / g;
+        let panels = n.div_ceil(NR);
+        let mut data = Words::zeroed(panels * kw * NR);
+        let mut scale = Vec::new();
+        let mut colsum = Vec::new();
+        let out = data.as_mut_slice();
+        let at = |col: usize, word: usize| (col / NR) * kw * NR + word * NR + col % NR;
+        match precision {
+            Precision::F32 => {
+                for col in 0..n {
+                    for kk in 0..k {
+                        out[at(col, kk)] = w[col * k + kk].to_bits();
+                    }
+                }
+            }
+            Precision::Bf16 => {
+                for col in 0..n {
+                    for kk in 0..k {
+                        let h = bf16_bits(w[col * k + kk]) as u32;
+                        out[at(col, kk / 2)] |= h << (16 * (kk % 2));
+                    }
+                }
+            }
+            Precision::Int8 => {
+                for col in 0..n {
+                    let row = &w[col * k..(col + 1) * k];
+                    let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    let s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+                    let mut sum = 0i32;
+                    for (kk, &v) in row.iter().enumerate() {
+                        let q = (v / s).round().clamp(-127.0, 127.0) as i8;
+                        sum += q as i32;
+                        out[at(col, kk / 4)] |= (q as u8 as u32) << (8 * (kk % 4));
+                    }
+                    scale.push(s);
+                    colsum.push(sum);
+                }
+            }
+        }
+        Self {
+            n,
+            k,
+            kp,
+            precision,
+            bias: bias.map_or_else(|| vec![0.0; n], <[f32]>::to_vec),
+            data,
+            scale,
+            colsum,
+        }
+    }
+
+    /// Output features.
+    pub fn out_dim(&self) -> usize {
+        self.n
+    }
+
+    /// Row `i` of the packed (n, k) weight, exactly as given, when packed in
+    /// f32 (a tied embedding table can then be read from its projection);
+    /// `None` for the rounded precisions.
+    pub fn weight_row(&self, i: usize) -> Option<impl Iterator<Item = f32> + '_> {
+        if self.precision != Precision::F32 || i >= self.n {
+            return None;
+        }
+        let panel = &self.data.as_slice()[(i / NR) * self.k * NR..];
+        Some((0..self.k).map(move |kk| f32::from_bits(panel[kk * NR + i % NR])))
+    }
+
+    /// `out = x Wᵀ + b` for the `m` rows of `x` ((m, k) row-major); `out` is
+    /// (m, n) row-major.
+    pub fn forward(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        #[cfg(test)]
+        probe::record();
+        self.forward_on(isa::current().kernel(self.precision), x, m, out);
+    }
+
+    /// [`Self::forward`] on a given kernel, which the CPU must support.
+    pub fn forward_on(&self, kernel: Kernel, x: &[f32], m: usize, out: &mut [f32]) {
+        assert_eq!(x.len(), m * self.k, "input is not {m} x {}", self.k);
+        assert_eq!(out.len(), m * self.n, "output is not {m} x {}", self.n);
+        if m == 0 {
+            return;
+        }
+        match self.precision {
+            Precision::F32 => {
+                // The kernels read activations as 32-bit words.
+                // SAFETY: f32 and u32 have the same size and alignment.
+                let words =
+                    unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<u32>(), x.len()) };
+                self.run(kernel, words, self.k, m, &[], out);
+            }
+            Precision::Bf16 => {
+                let kw = self.kp / 2;
+                let mut a = vec![0u32; m * kw];
+                a.par_chunks_mut(kw)
+                    .zip(x.par_chunks(self.k))
+                    .for_each(|(dst, src)| {
+                        for (kk, &v) in src.iter().enumerate() {
+                            dst[kk / 2] |= (bf16_bits(v) as u32) << (16 * (kk % 2));
+                        }
+                    });
+                self.run(kernel, &a, kw, m, &[], out);
+            }
+            Precision::Int8 => {
+                let kw = self.kp / 4;
+                let mut a = vec![0u32; m * kw];
+                let mut sa = vec![0f32; m];
+                a.par_chunks_mut(kw)
+                    .zip(sa.par_iter_mut())
+                    .zip(x.par_chunks(self.k))
+                    .for_each(|((dst, s), src)| {
+                        let amax = src.iter().fold(0f32, |m, v| m.max(v.abs()));
+                        *s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+                        let inv = 1.0 / *s;
+                        for (kk, &v) in src.iter().enumerate() {
+                            let q = ((v * inv).round().clamp(-127.0, 127.0) as i32 + 128) as u32;
+                            dst[kk / 4] |= q << (8 * (kk % 4));
+                        }
+                        // Padding lanes must count as zero: 128 is the
+                        // unsigned zero, matched by zero weights.
+                        for kk in src.len()..kw * 4 {
+                            dst[kk / 4] |= 128 << (8 * (kk % 4));
+                        }
+                    });
+                self.run(kernel, &a, kw, m, &sa, out);
+            }
+        }
+    }
+
+    /// Splits (rows, panels) into tasks and runs the kernels. `a` holds the
+    /// activations as `lda` words per row; `row_scale` is int8's.
+    fn run(&self, kernel: Kernel, a: &[u32], lda: usize, m: usize, row_scale: &[f32], out: &mut [f32]) {
+        let panels = self.n.div_ceil(NR);
+        let kw = self.kp / self.precision.group();
+        // Row chunks whose activations (up to 512 KiB, half of a Zen 5 L2)
+        // stay in L2 while panels stream by: 252 rows at K = 512, so a beam-4
+        // batch of 32 reads the 129 MB projection once per step, not twice.
+        let mc = ((512 * 1024 / (lda * 4)).max(MR) / MR * MR).min(m.div_ceil(MR) * MR);
+        let row_chunks = m.div_ceil(mc);
+        let threads = rayon::current_num_threads().max(1);
+        // Enough tasks to balance, few enough to keep panels long.
+        let want = (threads * 4).div_ceil(row_chunks).max(1);
+        let per = panels.div_ceil(want).max(1);
+        let panel_chunks = panels.div_ceil(per);
+        let out_ptr = SendPtr(out.as_mut_ptr());
+        let n = self.n;
+        (0..row_chunks * panel_chunks)
+            .into_par_iter()
+            .for_each(|task| {
+                let rc = task / panel_chunks;
+                let pc = task % panel_chunks;
+                let r0 = rc * mc;
+                let r1 = (r0 + mc).min(m);
+                let p0 = pc * per;
+                let p1 = (p0 + per).min(panels);
+                let out_ptr = &out_ptr;
+                for p in p0..p1 {
+                    let col0 = p * NR;
+                    let cols = NR.min(n - col0);
+                    let panel = &self.data.as_slice()[p * kw * NR..(p + 1) * kw * NR];
+                    let mut r = r0;
+                    while r < r1 {
+                        let rows = MR.min(r1 - r);
+                        let job = Block {
+                            a: &a[r * lda..],
+                            lda,
+                            kw,
+                            rows,
+                            panel,
+                            bias: &self.bias[col0..col0 + cols],
+                            cols,
+                            // SAFETY: tasks own disjoint (row, column) blocks.
+                            c: unsafe { out_ptr.0.add(r * n + col0) },
+                            ldc: n,
+                            row_scale: part(row_scale, r..r + rows),
+                            col_scale: part(&self.scale, col0..col0 + cols),
+                            colsum: part(&self.colsum, col0..col0 + cols),
+                        };
+                        job.run(self.precision, kernel);
+                        r += rows;
+                    }
+                }
+            });
+    }
+}
+
+/// `v[range]`, or nothing for the int8-only vectors of other precisions.
+fn part<T>(v: &[T], range: std::ops::Range<usize>) -> &[T] {
+    if v.is_empty() { &[] } else { &v[range] }
+}
+
+struct SendPtr(*mut f32);
+// SAFETY: used only to hand disjoint output blocks to rayon tasks.
+unsafe impl Sync for SendPtr {}
+unsafe impl Send for SendPtr {}
+
+/// One kernel call: `rows` (≤ MR) activation rows times one panel.
+struct Block<'a> {
+    a: &'a [u32],
+    lda: usize,
+    kw: usize,
+    rows: usize,
+    panel: &'a [u32],
+    bias: &'a [f32],
+    cols: usize,
+    c: *mut f32,
+    ldc: usize,
+    row_scale: &'a [f32],
+    col_scale: &'a [f32],
+    colsum: &'a [i32],
+}
+
+impl Block<'_> {
+    fn run(&self, p: Precision, kernel: Kernel) {
+        // Real asserts: a wrong extent here would read out of bounds in
+        // the unchecked kernels; their cost is nothing beside the block's
+        // rows × 32 × kw multiply-adds.
+        assert!(self.rows >= 1 && self.rows <= MR && self.cols >= 1 && self.cols <= NR);
+        assert!(self.a.len() >= (self.rows - 1) * self.lda + self.kw);
+        assert_eq!(self.panel.len(), self.kw * NR);
+        assert_eq!(self.panel.as_ptr().align_offset(64), 0, "unaligned panel");
+        assert_eq!(self.bias.len(), self.cols);
+        if p == Precision::Int8 {
+            assert!(self.row_scale.len() == self.rows && self.col_scale.len() == self.cols);
+            assert_eq!(self.colsum.len(), self.cols);
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `Kernel` values come from `Isa::kernel` on a supported
+            // tier (or `Kernel::available`), so the CPU has the features;
+            // the slices cover what the kernels read (asserted above) and
+            // `c` a rows × cols block of the output.
+            unsafe {
+                match kernel {
+                    Kernel::Avx512F32 => return avx512::dispatch_f32(self),
+                    Kernel::Avx512Bf16 => return avx512::dispatch_bf16(self),
+                    Kernel::Avx512Vnni => return avx512::dispatch_i8(self),
+                    Kernel::Avx2F32 => return avx2::f32(self),
+                    Kernel::Avx2Bf16 => return avx2::bf16(self),
+                    Kernel::AvxVnni => return avx2::vnni(self),
+                    Kernel::Avx2Int8 => return avx2::int8(self),
+                    Kernel::Portable => {}
+                }
+            }
+        }
+        let _ = kernel;
+        self.portable(p);
+    }
+}
+
+/// Records the size of the rayon pool each matrix product ran in, so tests
+/// can check which pool a worker's kernels use.
+#[cfg(test)]
+pub(crate) mod probe {
+    use std::sync::Mutex;
+
+    static POOLS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+    pub(super) fn record() {
+        POOLS.lock().unwrap().push(rayon::current_num_threads());
+    }
+
+    /// The pool sizes recorded since the last call.
+    pub(crate) fn take() -> Vec<usize> {
+        std::mem::take(&mut POOLS.lock().unwrap())
+    }
+}
+
+#[cfg(test)]
+mod tests;
