@@ -183,6 +183,11 @@ def run_ct2(model_dir, cases, args, isa):
     env = dict(os.environ)
     if isa:
         env["CT2_FORCE_CPU_ISA"] = isa
+        # CTranslate2's own kernels follow CT2_FORCE_CPU_ISA; the GEMM
+        # libraries it calls (oneDNN, MKL) pick their ISA themselves.
+        if isa == "AVX2":
+            env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
+            env["MKL_ENABLE_INSTRUCTIONS"] = "AVX2"
     cmd = [sys.executable, __file__, "--ct2-worker", str(model_dir), "--ct2-cases",
            str(cases_file), "--threads", str(args.threads), "--new-tokens", str(args.new_tokens)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -197,11 +202,14 @@ def run_tarjama(binary, model_dir, cases, args, dtype):
         src = WORK / f"sources-{name}.json"
         src.write_text(json.dumps(sources))
         out = WORK / f"tarjama-{dtype}-{name}.json"
+        env = dict(os.environ)
+        if args.cpu_isa:
+            env["TARJAMA_CPU_ISA"] = args.cpu_isa
         subprocess.run([binary, "bench", "--model", str(model_dir), "--sources", str(src),
                         "--batch-size", str(bs), "--beam", str(beam), "--dtype", dtype,
                         "--fixed-new-tokens", str(args.new_tokens),
                         "--threads", str(args.threads), "--json", str(out)],
-                       check=True, stdout=subprocess.DEVNULL)
+                       check=True, stdout=subprocess.DEVNULL, env=env)
         r = json.loads(out.read_text())
         results.append(row(f"tarjama {dtype}", name, r["target_tokens"], r["seconds"],
                            len(sources), split=r["split"], peak_rss_mb=r["peak_rss_mb"]))
@@ -225,6 +233,10 @@ def main():
     ap.add_argument("--engines", default="tarjama,transformers,ct2")
     ap.add_argument("--tarjama-dtypes", default="f32,bf16,int8",
                     help="tarjama bench --dtype values to run")
+    ap.add_argument("--cpu-isa", choices=["avx512", "avx2"], default=None,
+                    help="force one instruction set on both sides: TARJAMA_CPU_ISA for tarjama; "
+                         "CT2_FORCE_CPU_ISA, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS for "
+                         "CTranslate2 and its GEMM libraries [default: each picks its best]")
     ap.add_argument("--ct2-worker", help=argparse.SUPPRESS)
     ap.add_argument("--ct2-cases", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -264,7 +276,7 @@ def main():
             convert_ct2(model_dir, ct2_dir, quant)
             probe = [("probe", sources[:32], 32, 1)]
             speeds = {}
-            for isa in ["AVX512", "AVX2"]:
+            for isa in [args.cpu_isa.upper()] if args.cpu_isa else ["AVX512", "AVX2"]:
                 try:
                     _, t, s, _, _ = run_ct2(ct2_dir, probe, args, isa)[0]
                     speeds[isa] = t / s
@@ -276,7 +288,7 @@ def main():
             report([row(f"ct2 {quant} ({isa})", n, t, s, k, peak_rss_mb=m)
                     for n, t, s, k, m in rs])
 
-    versions = {"python": platform.python_version()}
+    versions = {"python": platform.python_version(), "cpu_isa": args.cpu_isa or "best"}
     for mod in ["torch", "transformers", "ctranslate2"]:
         try:
             versions[mod] = __import__(mod).__version__

@@ -24,15 +24,17 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
+pub use config::{Activation, EarlyStopping, GenerationDefaults, MarianConfig};
 pub use native::kernels::Precision;
-pub use native::kernels::isa::{FEATURES as CPU_FEATURES, ISA_VAR, Isa, IsaError, found_features, selected as selected_isa};
+pub use native::kernels::isa::{
+    FEATURES as CPU_FEATURES, ISA_VAR, Isa, IsaError, found_features, selected as selected_isa,
+};
 /// Vector math of the search over logits (log-softmax, row maxima), the
 /// kernels the native engine uses, shared with [`crate::decode`].
 pub(crate) use native::kernels::vecmath as math;
 /// The packed matrix product, for `benches/gemm.rs`: not part of the API.
 #[doc(hidden)]
 pub use native::kernels::{Kernel, PackedLinear};
-pub use config::{Activation, EarlyStopping, GenerationDefaults, MarianConfig};
 use timings::Stage;
 pub use timings::{TimingSplit, Timings};
 

@@ -23,8 +23,8 @@ use std::arch::x86_64::*;
 /// Columns one kernel call covers.
 const HALF: usize = 16;
 
-/// Runs `kernel::<R>` over the block's rows in groups of up to `MAXR`, for
-/// each half panel that has columns.
+/// Runs `kernel::<R>` over the block's rows in balanced groups of up to
+/// `MAXR`, for each half panel that has columns.
 macro_rules! drive {
     ($b:expr, $maxr:literal, $kernel:ident) => {{
         let b: &Block = $b;
@@ -32,9 +32,12 @@ macro_rules! drive {
             if h * HALF >= b.cols {
                 break;
             }
+            // Balanced groups (8 rows: 4 + 4, not 6 + 2): a thin group
+            // spends more on loads and broadcasts than on FMAs.
+            let groups = b.rows.div_ceil($maxr);
             let mut r = 0;
-            while r < b.rows {
-                let n = (b.rows - r).min($maxr);
+            for g in 0..groups {
+                let n = (b.rows - r) / (groups - g);
                 match n {
                     1 => $kernel::<1>(b, r, h),
                     2 => $kernel::<2>(b, r, h),
@@ -50,7 +53,13 @@ macro_rules! drive {
 }
 
 pub(super) unsafe fn f32(b: &Block) {
-    unsafe { drive!(b, 6, kernel_f32) }
+    unsafe {
+        match b.rows {
+            1 => kernel_f32_full::<1>(b),
+            2 => kernel_f32_full::<2>(b),
+            _ => drive!(b, 6, kernel_f32),
+        }
+    }
 }
 
 pub(super) unsafe fn bf16(b: &Block) {
@@ -63,6 +72,15 @@ pub(super) unsafe fn vnni(b: &Block) {
 
 pub(super) unsafe fn int8(b: &Block) {
     unsafe { drive!(b, 4, kernel_i8) }
+}
+
+/// Fetches the line of panel row `w` that the second half-panel pass will
+/// read (`p` points at the first half). Measured: without it the first pass
+/// reads every other line of a panel streaming from memory and greedy
+/// batch-32 decoding runs 30–40% slower (benches/NOTES.md).
+#[inline(always)]
+unsafe fn other_half<T>(p: *const T, w: usize) {
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<f32>().add(w * NR + HALF).cast()) }
 }
 
 /// Adds the bias to rows `r0..r0 + R` of half `h` and stores the columns
@@ -98,7 +116,11 @@ unsafe fn kernel_f32<const R: usize>(b: &Block, r0: usize, h: usize) {
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
         let a = b.a.as_ptr().cast::<f32>().add(r0 * b.lda);
         let p = b.panel.as_ptr().cast::<f32>().add(h * HALF);
+        let pf = h == 0 && r0 == 0;
         for w in 0..b.kw {
+            if pf {
+                other_half(p, w);
+            }
             let w0 = _mm256_load_ps(p.add(w * NR));
             let w1 = _mm256_load_ps(p.add(w * NR + 8));
             for (r, row) in acc.iter_mut().enumerate() {
@@ -111,6 +133,34 @@ unsafe fn kernel_f32<const R: usize>(b: &Block, r0: usize, h: usize) {
     }
 }
 
+/// One or two rows over the whole panel: a matrix-vector product is bound
+/// by the weight stream, which this reads line after line (the half-panel
+/// kernels read every other line, then go back for the rest).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_f32_full<const R: usize>(b: &Block) {
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); 4]; R];
+        let a = b.a.as_ptr().cast::<f32>();
+        let p = b.panel.as_ptr().cast::<f32>();
+        for w in 0..b.kw {
+            let wv = [0, 8, 16, 24].map(|o| _mm256_load_ps(p.add(w * NR + o)));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*a.add(r * b.lda + w));
+                for (s, &v) in row.iter_mut().zip(&wv) {
+                    *s = _mm256_fmadd_ps(av, v, *s);
+                }
+            }
+        }
+        for h in 0..2 {
+            if h * HALF < b.cols {
+                let half: [[__m256; 2]; R] =
+                    std::array::from_fn(|r| [acc[r][2 * h], acc[r][2 * h + 1]]);
+                store(b, 0, h, &half);
+            }
+        }
+    }
+}
+
 #[target_feature(enable = "avx2,fma")]
 unsafe fn kernel_bf16<const R: usize>(b: &Block, r0: usize, h: usize) {
     unsafe {
@@ -118,7 +168,11 @@ unsafe fn kernel_bf16<const R: usize>(b: &Block, r0: usize, h: usize) {
         let a = b.a.as_ptr().add(r0 * b.lda);
         let p = b.panel.as_ptr().cast::<__m256i>().add(h * 2);
         let hi_mask = _mm256_set1_epi32(0xffff_0000u32 as i32);
+        let pf = h == 0 && r0 == 0;
         for w in 0..b.kw {
+            if pf {
+                other_half(p, w);
+            }
             // Word = [even k in the low 16 bits | odd k in the high 16 bits].
             let w0 = _mm256_load_si256(p.add(w * NR / 8));
             let w1 = _mm256_load_si256(p.add(w * NR / 8 + 1));
@@ -189,7 +243,11 @@ unsafe fn kernel_vnni<const R: usize>(b: &Block, r0: usize, h: usize) {
         let mut iacc = [[_mm256_setzero_si256(); 2]; R];
         let a = b.a.as_ptr().cast::<i32>().add(r0 * b.lda);
         let p = b.panel.as_ptr().cast::<__m256i>().add(h * 2);
+        let pf = h == 0 && r0 == 0;
         for w in 0..b.kw {
+            if pf {
+                other_half(p, w);
+            }
             let w0 = _mm256_load_si256(p.add(w * NR / 8));
             let w1 = _mm256_load_si256(p.add(w * NR / 8 + 1));
             for (r, row) in iacc.iter_mut().enumerate() {
@@ -211,7 +269,11 @@ unsafe fn kernel_i8<const R: usize>(b: &Block, r0: usize, h: usize) {
         // (q + 128) as u8, xor 0x80, is q as i8.
         let flip = _mm256_set1_epi8(0x80u8 as i8);
         let ones = _mm256_set1_epi16(1);
+        let pf = h == 0 && r0 == 0;
         for w in 0..b.kw {
+            if pf {
+                other_half(p, w);
+            }
             let w0 = _mm256_load_si256(p.add(w * NR / 8));
             let w1 = _mm256_load_si256(p.add(w * NR / 8 + 1));
             for (r, row) in iacc.iter_mut().enumerate() {

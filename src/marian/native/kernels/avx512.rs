@@ -89,11 +89,9 @@ unsafe fn kernel_bf16<const R: usize>(b: &Block) {
         let p = b.panel.as_ptr().cast::<i32>();
         for w in 0..b.kw {
             let b0: __m512bh = std::mem::transmute(_mm512_load_si512(p.add(w * NR).cast()));
-            let b1: __m512bh =
-                std::mem::transmute(_mm512_load_si512(p.add(w * NR + 16).cast()));
+            let b1: __m512bh = std::mem::transmute(_mm512_load_si512(p.add(w * NR + 16).cast()));
             for (r, row) in acc.iter_mut().enumerate() {
-                let av: __m512bh =
-                    std::mem::transmute(_mm512_set1_epi32(*a.add(r * b.lda + w)));
+                let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a.add(r * b.lda + w)));
                 row[0] = _mm512_dpbf16_ps(row[0], av, b0);
                 row[1] = _mm512_dpbf16_ps(row[1], av, b1);
             }
@@ -121,8 +119,7 @@ unsafe fn kernel_i8<const R: usize>(b: &Block) {
         let hi = 16.min(b.cols);
         let off = _mm512_set1_epi32(128);
         let sum0 = _mm512_mullo_epi32(off, _mm512_maskz_loadu_epi32(m0, b.colsum.as_ptr()));
-        let sum1 =
-            _mm512_mullo_epi32(off, _mm512_maskz_loadu_epi32(m1, b.colsum.as_ptr().add(hi)));
+        let sum1 = _mm512_mullo_epi32(off, _mm512_maskz_loadu_epi32(m1, b.colsum.as_ptr().add(hi)));
         let s0 = _mm512_maskz_loadu_ps(m0, b.col_scale.as_ptr());
         let s1 = _mm512_maskz_loadu_ps(m1, b.col_scale.as_ptr().add(hi));
         let mut acc = [[_mm512_setzero_ps(); 2]; R];

@@ -60,7 +60,10 @@ impl Isa {
 
     /// The best tier this CPU runs.
     pub fn detected() -> Isa {
-        Isa::ALL.into_iter().find(|i| i.supported()).unwrap_or(Isa::Portable)
+        Isa::ALL
+            .into_iter()
+            .find(|i| i.supported())
+            .unwrap_or(Isa::Portable)
     }
 
     /// The kernel a precision runs on this tier. Within a tier, a
@@ -155,7 +158,10 @@ pub fn selected() -> Result<Isa, IsaError> {
                 if isa.supported() {
                     Ok(isa)
                 } else {
-                    Err(IsaError::Unsupported(isa.name(), found_features().join(" ")))
+                    Err(IsaError::Unsupported(
+                        isa.name(),
+                        found_features().join(" "),
+                    ))
                 }
             }
             _ => Ok(Isa::detected()),
@@ -227,7 +233,10 @@ mod tests {
         for (i, isa) in Isa::ALL.into_iter().enumerate() {
             if isa.supported() {
                 for lower in &Isa::ALL[i + 1..] {
-                    assert!(lower.supported() || *lower == Isa::Avx2Vnni, "{isa} without {lower}");
+                    assert!(
+                        lower.supported() || *lower == Isa::Avx2Vnni,
+                        "{isa} without {lower}"
+                    );
                 }
             }
         }

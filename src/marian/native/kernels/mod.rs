@@ -20,7 +20,9 @@
 //! scaling).
 
 #[cfg(target_endian = "big")]
-compile_error!("the packed layouts reinterpret little-endian bytes; big-endian targets are unsupported");
+compile_error!(
+    "the packed layouts reinterpret little-endian bytes; big-endian targets are unsupported"
+);
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -273,7 +275,15 @@ impl PackedLinear {
 
     /// Splits (rows, panels) into tasks and runs the kernels. `a` holds the
     /// activations as `lda` words per row; `row_scale` is int8's.
-    fn run(&self, kernel: Kernel, a: &[u32], lda: usize, m: usize, row_scale: &[f32], out: &mut [f32]) {
+    fn run(
+        &self,
+        kernel: Kernel,
+        a: &[u32],
+        lda: usize,
+        m: usize,
+        row_scale: &[f32],
+        out: &mut [f32],
+    ) {
         let panels = self.n.div_ceil(NR);
         let kw = self.kp / self.precision.group();
         // Row chunks whose activations (up to 512 KiB, half of a Zen 5 L2)
