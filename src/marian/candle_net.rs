@@ -197,6 +197,20 @@ struct Ffn {
 }
 
 impl Ffn {
+    fn new(
+        fc1: &checkpoint::Affine<HostTensor>,
+        fc2: &checkpoint::Affine<HostTensor>,
+        act: Activation,
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Self> {
+        Ok(Self {
+            fc1: Linear::new(fc1, dtype, dev)?,
+            fc2: Linear::new(fc2, dtype, dev)?,
+            act,
+        })
+    }
+
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.fc2
             .forward(&activate(self.act, &self.fc1.forward(x)?)?)
@@ -309,11 +323,7 @@ impl DecoderLayer {
             cross_kv: Linear::new(&l.cross_attn.fused_kv(), dtype, dev)?,
             cross_out: Linear::new(&l.cross_attn.out, dtype, dev)?,
             cross_ln: LayerNorm::new(&l.cross_attn_norm, dtype, dev)?,
-            ffn: Ffn {
-                fc1: Linear::new(&l.fc1, dtype, dev)?,
-                fc2: Linear::new(&l.fc2, dtype, dev)?,
-                act: cfg.activation,
-            },
+            ffn: Ffn::new(&l.fc1, &l.fc2, cfg.activation, dtype, dev)?,
             ffn_ln: LayerNorm::new(&l.final_norm, dtype, dev)?,
             heads,
             head_dim: cfg.d_model / heads,
@@ -446,11 +456,7 @@ impl Net {
                         dev,
                     )?,
                     attn_ln: LayerNorm::new(&l.self_attn_norm, dtype, dev)?,
-                    ffn: Ffn {
-                        fc1: Linear::new(&l.fc1, dtype, dev)?,
-                        fc2: Linear::new(&l.fc2, dtype, dev)?,
-                        act: cfg.activation,
-                    },
+                    ffn: Ffn::new(&l.fc1, &l.fc2, cfg.activation, dtype, dev)?,
                     ffn_ln: LayerNorm::new(&l.final_norm, dtype, dev)?,
                 })
             })

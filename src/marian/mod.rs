@@ -2,9 +2,9 @@
 //! `MarianMTModel` on padded batches. This module is the facade:
 //! [`MarianModel`] (loading, encoding, incremental decoding) and the types
 //! its callers see, whatever engine runs the network ([`Backend`]): the
-//! native CPU engine on packed weights ([`native`]) or candle tensors on any
-//! device ([`candle_net`]). Both are built from the host weights of
-//! [`checkpoint`], which reads `model.safetensors` or `pytorch_model.bin`
+//! native CPU engine on packed weights (`native/`) or candle tensors on any
+//! device (`candle_net.rs`). Both are built from the host weights of
+//! `checkpoint/`, which reads `model.safetensors` or `pytorch_model.bin`
 //! under either tensor naming found in the wild, or makes random weights for
 //! benchmarks. The decoder state ([`DecoderState`]) can be reordered or
 //! compacted row by row, which is what greedy and beam search in

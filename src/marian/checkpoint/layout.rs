@@ -240,45 +240,35 @@ impl<T> MapTensors<T> for Affine<T> {
     }
 }
 
-impl<T> MapTensors<T> for Attention<T> {
-    type Out<U> = Attention<U>;
-    fn try_map<U, E>(&self, f: &mut impl FnMut(&T) -> Result<U, E>) -> Result<Attention<U>, E> {
-        Ok(Attention {
-            q: self.q.try_map(f)?,
-            k: self.k.try_map(f)?,
-            v: self.v.try_map(f)?,
-            out: self.out.try_map(f)?,
-        })
-    }
+/// [`MapTensors`] for a struct whose fields all are [`MapTensors`].
+macro_rules! map_fields {
+    ($ty:ident { $($field:ident),* }) => {
+        impl<T> MapTensors<T> for $ty<T> {
+            type Out<U> = $ty<U>;
+            fn try_map<U, E>(&self, f: &mut impl FnMut(&T) -> Result<U, E>) -> Result<$ty<U>, E> {
+                Ok($ty { $($field: self.$field.try_map(f)?),* })
+            }
+        }
+    };
 }
 
-impl<T> MapTensors<T> for EncoderLayer<T> {
-    type Out<U> = EncoderLayer<U>;
-    fn try_map<U, E>(&self, f: &mut impl FnMut(&T) -> Result<U, E>) -> Result<EncoderLayer<U>, E> {
-        Ok(EncoderLayer {
-            self_attn: self.self_attn.try_map(f)?,
-            self_attn_norm: self.self_attn_norm.try_map(f)?,
-            fc1: self.fc1.try_map(f)?,
-            fc2: self.fc2.try_map(f)?,
-            final_norm: self.final_norm.try_map(f)?,
-        })
-    }
-}
-
-impl<T> MapTensors<T> for DecoderLayer<T> {
-    type Out<U> = DecoderLayer<U>;
-    fn try_map<U, E>(&self, f: &mut impl FnMut(&T) -> Result<U, E>) -> Result<DecoderLayer<U>, E> {
-        Ok(DecoderLayer {
-            self_attn: self.self_attn.try_map(f)?,
-            self_attn_norm: self.self_attn_norm.try_map(f)?,
-            cross_attn: self.cross_attn.try_map(f)?,
-            cross_attn_norm: self.cross_attn_norm.try_map(f)?,
-            fc1: self.fc1.try_map(f)?,
-            fc2: self.fc2.try_map(f)?,
-            final_norm: self.final_norm.try_map(f)?,
-        })
-    }
-}
+map_fields!(Attention { q, k, v, out });
+map_fields!(EncoderLayer {
+    self_attn,
+    self_attn_norm,
+    fc1,
+    fc2,
+    final_norm
+});
+map_fields!(DecoderLayer {
+    self_attn,
+    self_attn_norm,
+    cross_attn,
+    cross_attn_norm,
+    fc1,
+    fc2,
+    final_norm
+});
 
 impl<T> MapTensors<T> for Embeddings<T> {
     type Out<U> = Embeddings<U>;
