@@ -9,14 +9,15 @@ use std::hint::black_box;
 use candle_core::{DType, Device};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tarjama::bench::{RandomArch, workload};
-use tarjama::marian::MarianModel;
+use tarjama::marian::{Backend, MarianModel};
 
 const SOURCE_LEN: usize = 35;
 const POSITION: usize = 20;
 
 fn bench(c: &mut Criterion) {
     let cfg = RandomArch::OpusMtArEn.config();
-    let model = MarianModel::random(cfg.clone(), 0, DType::F32, &Device::Cpu).unwrap();
+    let backend = Backend::default_for(DType::F32, &Device::Cpu);
+    let model = MarianModel::random_with(cfg.clone(), 0, backend, &Device::Cpu).unwrap();
     let start = cfg.decoder_start_token_id;
     let mut g = c.benchmark_group("opus-mt-ar-en");
     g.sample_size(10);

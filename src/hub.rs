@@ -16,9 +16,9 @@ pub const DEFAULT_MODEL: &str = "Helsinki-NLP/opus-mt-ar-en";
 
 /// Files of an OPUS-MT repository that a translation needs.
 const REQUIRED: &[&str] = &["config.json", "source.spm", "target.spm", "vocab.json"];
-/// Tried in order; the first the repository has is used. opus-mt-ar-en's main
-/// branch has only the PyTorch pickle.
-const WEIGHTS: &[&str] = &["model.safetensors", "pytorch_model.bin"];
+/// Weight files, tried in the loader's order; the first the repository has
+/// is used. opus-mt-ar-en's main branch has only the PyTorch pickle.
+use crate::marian::WEIGHT_FILES as WEIGHTS;
 const OPTIONAL: &[&str] = &["generation_config.json"];
 
 /// What `--model` named, and how it may be fetched.

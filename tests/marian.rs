@@ -85,18 +85,9 @@ fn floats(v: &Value) -> Vec<f32> {
         .collect()
 }
 
-fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+/// The values of an expected tensor, row-major.
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
 fn max_abs_vec(a: &[f32], b: &[f32]) -> f32 {
@@ -127,7 +118,8 @@ fn teacher_forced(m: &MarianModel, sources: &[Vec<u32>], dec: &[Vec<u32>]) -> Ve
         .map(|(s, d)| {
             let enc = m.encode(std::slice::from_ref(s)).unwrap();
             let l = m.forward_logits(&enc, std::slice::from_ref(d)).unwrap();
-            l.squeeze(0).unwrap().to_vec2::<f32>().unwrap()
+            let vocab = m.config().target_vocab_size();
+            l.chunks(vocab).map(<[f32]>::to_vec).collect()
         })
         .collect()
 }
@@ -166,21 +158,21 @@ impl Fixture {
         for (i, case) in self.cases().iter().enumerate() {
             let want = &self.tensors[&format!("enc.{i}")];
             let enc = model.encode(std::slice::from_ref(&inputs[i])).unwrap();
-            e.enc_alone = e.enc_alone.max(max_abs(&enc.row(0).unwrap(), want));
-            e.enc_batch = e.enc_batch.max(max_abs(&batch.row(i).unwrap(), want));
+            let want = values(want);
+            e.enc_alone = e.enc_alone.max(max_abs_vec(&enc.row(0).unwrap(), &want));
+            e.enc_batch = e.enc_batch.max(max_abs_vec(&batch.row(i).unwrap(), &want));
 
             let logits = model
                 .forward_logits(&enc, &[ids(&case["decoder_input_ids"])])
-                .unwrap()
-                .squeeze(0)
                 .unwrap();
-            let rows = ids(&case["logits_rows"]);
-            let got = logits
-                .index_select(&Tensor::new(rows.as_slice(), &Device::Cpu).unwrap(), 0)
-                .unwrap();
-            let want = &self.tensors[&format!("logits.{i}")];
-            e.logits = e.logits.max(max_abs(&got, want));
-            e.scale = e.scale.max(max_abs(want, &want.zeros_like().unwrap()));
+            let vocab = model.config().target_vocab_size();
+            let got: Vec<f32> = ids(&case["logits_rows"])
+                .iter()
+                .flat_map(|&r| logits[r as usize * vocab..(r as usize + 1) * vocab].to_vec())
+                .collect();
+            let want = values(&self.tensors[&format!("logits.{i}")]);
+            e.logits = e.logits.max(max_abs_vec(&got, &want));
+            e.scale = e.scale.max(want.iter().fold(0.0, |m, x| m.max(x.abs())));
         }
         e
     }
@@ -421,14 +413,13 @@ fn both_checkpoint_namings_give_the_same_model() {
     let inputs = fx.inputs();
     let ea = a.encode(&inputs[..5]).unwrap();
     let eb = b.encode(&inputs[..5]).unwrap();
-    assert_eq!(max_abs(&ea.hidden, &eb.hidden), 0.0);
+    for i in 0..5 {
+        assert_eq!(ea.row(i).unwrap(), eb.row(i).unwrap());
+    }
     let dec = vec![vec![a.config().decoder_start_token_id, 5, 9]; 5];
     assert_eq!(
-        max_abs(
-            &a.forward_logits(&ea, &dec).unwrap(),
-            &b.forward_logits(&eb, &dec).unwrap()
-        ),
-        0.0
+        a.forward_logits(&ea, &dec).unwrap(),
+        b.forward_logits(&eb, &dec).unwrap()
     );
 }
 
@@ -699,6 +690,37 @@ fn wrong_shape_and_missing_tensors_are_named() {
 }
 
 #[test]
+fn non_finite_weights_are_errors_naming_the_file_and_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        model_dir().join("config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
+    let name = "model.decoder.layers.0.fc1.weight";
+    write_modified(tmp.path(), |ts| {
+        let mut v = ts[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        v[3] = f32::NAN;
+        v[7] = f32::INFINITY;
+        v[11] = f32::NEG_INFINITY;
+        let t = Tensor::from_vec(v, ts[name].shape(), &Device::Cpu).unwrap();
+        ts.insert(name.into(), t);
+    });
+    for backend in F32_BACKENDS {
+        let err = MarianModel::from_dir_with(tmp.path(), backend, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        eprintln!("{backend:?}: {err}");
+        assert!(
+            err.contains("model.safetensors")
+                && err.contains(&format!("`{name}`"))
+                && err.contains("3 non-finite values"),
+            "{backend:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn missing_final_logits_bias_means_zeros() {
     let tmp = tempfile::tempdir().unwrap();
     let mut bias = None;
@@ -727,15 +749,11 @@ fn missing_final_logits_bias_means_zeros() {
     let b = full
         .forward_logits(&full.encode(&src).unwrap(), &dec)
         .unwrap();
-    let diff = (b - a).unwrap();
-    let want = bias
-        .unsqueeze(0)
-        .unwrap()
-        .broadcast_as(diff.shape())
-        .unwrap()
-        .contiguous()
-        .unwrap();
-    assert!(max_abs(&diff, &want) < 1e-5);
+    // Every position's logits differ by the bias.
+    let bias = values(&bias);
+    let diff: Vec<f32> = b.iter().zip(&a).map(|(b, a)| b - a).collect();
+    let want: Vec<f32> = bias.iter().cycle().take(diff.len()).copied().collect();
+    assert!(max_abs_vec(&diff, &want) < 1e-5);
 }
 
 // ---- opt-in: full-size random model ----

@@ -1,7 +1,7 @@
-//! The native CPU engine: the same Marian network as the candle layers of
-//! this module, run on weights packed once for [`kernels`] and
-//! on plain row-major buffers. It owns the CPU forward passes: an encoder
-//! that runs on the concatenated tokens of a batch (no padding rows), cross
+//! The native CPU engine: the same Marian network as `candle_net`, built
+//! from the checkpoint's host weights packed once for [`kernels`], run on
+//! plain row-major buffers. It owns the CPU forward passes: an encoder that
+//! runs on the concatenated tokens of a batch (no padding rows), cross
 //! keys/values kept once per source sentence (rows point at their source, so
 //! beams share them and reordering copies nothing), a self-attention cache
 //! laid out (row, position, [k | v]) so that a step appends one contiguous
@@ -16,9 +16,10 @@ use rayon::prelude::*;
 
 pub(crate) mod kernels;
 
-use super::Activation;
-use kernels::PackedLinear;
+use super::checkpoint::{Affine, Attention, Checkpoint, Embeddings, HostTensor, embed_scale};
+use super::{Activation, MarianConfig, MarianError, Result};
 use kernels::vecmath as ops;
+use kernels::{PackedLinear, Precision};
 
 /// Applies `act` in place, in parallel chunks.
 fn activate(act: Activation, x: &mut [f32]) {
@@ -41,38 +42,70 @@ fn gelu_erf(x: f32) -> f32 {
 
 /// Layer-norm affine parameters.
 #[derive(Debug, Clone)]
-pub(super) struct Ln {
-    pub w: Vec<f32>,
-    pub b: Vec<f32>,
+struct Ln {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Ln {
+    fn new(a: Affine<HostTensor>) -> Self {
+        Self {
+            w: a.weight.data,
+            b: a.bias.data,
+        }
+    }
+}
+
+/// Q with the attention scaling folded in, in f32.
+fn scaled_q(a: &Attention<HostTensor>, heads: usize) -> Affine<HostTensor> {
+    let s = a.q_scaling(heads) as f32;
+    let scale = |t: &HostTensor| HostTensor {
+        data: t.data.iter().map(|v| v * s).collect(),
+        shape: t.shape.clone(),
+    };
+    Affine {
+        weight: scale(&a.q.weight),
+        bias: scale(&a.q.bias),
+    }
+}
+
+/// Self-attention's Q (scaled), K and V as one projection.
+fn fused_qkv(a: &Attention<HostTensor>, heads: usize) -> Affine<HostTensor> {
+    Affine::stacked(&[&scaled_q(a, heads), &a.k, &a.v])
+}
+
+fn pack(a: &Affine<HostTensor>, p: Precision) -> PackedLinear {
+    let (n, k) = a.dims();
+    PackedLinear::new(&a.weight.data, n, k, Some(&a.bias.data), p)
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct EncLayer {
-    pub qkv: PackedLinear,
-    pub out: PackedLinear,
-    pub ln1: Ln,
-    pub fc1: PackedLinear,
-    pub fc2: PackedLinear,
-    pub ln2: Ln,
+struct EncLayer {
+    qkv: PackedLinear,
+    out: PackedLinear,
+    ln1: Ln,
+    fc1: PackedLinear,
+    fc2: PackedLinear,
+    ln2: Ln,
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct DecLayer {
-    pub qkv: PackedLinear,
-    pub out: PackedLinear,
-    pub ln1: Ln,
-    pub cross_q: PackedLinear,
-    pub cross_kv: PackedLinear,
-    pub cross_out: PackedLinear,
-    pub ln2: Ln,
-    pub fc1: PackedLinear,
-    pub fc2: PackedLinear,
-    pub ln3: Ln,
+struct DecLayer {
+    qkv: PackedLinear,
+    out: PackedLinear,
+    ln1: Ln,
+    cross_q: PackedLinear,
+    cross_kv: PackedLinear,
+    cross_out: PackedLinear,
+    ln2: Ln,
+    fc1: PackedLinear,
+    fc2: PackedLinear,
+    ln3: Ln,
 }
 
 /// Where a side's token embeddings are read from.
 #[derive(Debug, Clone)]
-pub(super) enum Table {
+enum Table {
     /// (vocab, d) row-major; shared between sides when tied.
     Rows(Arc<Vec<f32>>),
     /// The rows of the f32 output projection (tied embeddings): no second
@@ -82,33 +115,41 @@ pub(super) enum Table {
 
 /// Token embeddings and positions of one side.
 #[derive(Debug, Clone)]
-pub(super) struct Embedding {
-    pub table: Table,
+struct Embedding {
+    table: Table,
     /// (positions, d) row-major.
-    pub pos: Arc<Vec<f32>>,
+    pos: Arc<Vec<f32>>,
 }
 
 #[derive(Debug, Clone)]
 pub(super) struct Net {
-    pub d: usize,
-    pub heads: usize,
-    pub act: Activation,
-    pub embed_scale: f32,
-    pub enc_embed: Embedding,
-    pub dec_embed: Embedding,
-    pub enc: Vec<EncLayer>,
-    pub dec: Vec<DecLayer>,
+    d: usize,
+    heads: usize,
+    act: Activation,
+    embed_scale: f32,
+    enc_embed: Embedding,
+    dec_embed: Embedding,
+    enc: Vec<EncLayer>,
+    dec: Vec<DecLayer>,
     /// Output projection with `final_logits_bias` as its bias.
-    pub proj: PackedLinear,
+    proj: PackedLinear,
 }
 
 /// Encoder states of a batch, tokens of all rows concatenated.
 #[derive(Debug, Clone)]
 pub(super) struct Encoded {
     /// (Σ lengths, d).
-    pub hidden: Arc<Vec<f32>>,
+    hidden: Arc<Vec<f32>>,
     /// Start of each row's tokens; one more entry than rows.
-    pub offsets: Arc<Vec<usize>>,
+    offsets: Arc<Vec<usize>>,
+}
+
+impl Encoded {
+    /// Row `i`'s states, (len, d) row-major.
+    pub fn row(&self, i: usize) -> &[f32] {
+        let d = self.hidden.len() / self.offsets.last().unwrap();
+        &self.hidden[self.offsets[i] * d..self.offsets[i + 1] * d]
+    }
 }
 
 /// Buffers a decoder step reuses instead of allocating (fresh pages cost a
@@ -212,6 +253,97 @@ impl State {
 const PAR_ROWS: usize = 4;
 
 impl Net {
+    /// Packs the network in precision `p`, one layer of host weights at a
+    /// time (the f32 form of the whole network never exists), the
+    /// embeddings last.
+    pub fn build(cfg: &MarianConfig, ck: &Checkpoint, p: Precision) -> Result<Self> {
+        if cfg.encoder_attention_heads != cfg.decoder_attention_heads {
+            return Err(MarianError::Config(
+                "the native engine needs as many encoder as decoder heads".into(),
+            ));
+        }
+        // A forced tier this CPU lacks fails here, before any work.
+        kernels::isa::selected()?;
+        let heads = cfg.decoder_attention_heads;
+        let enc = (0..cfg.encoder_layers)
+            .map(|i| -> Result<_> {
+                let l = ck.encoder_layer(i)?;
+                Ok(EncLayer {
+                    qkv: pack(&fused_qkv(&l.self_attn, heads), p),
+                    out: pack(&l.self_attn.out, p),
+                    ln1: Ln::new(l.self_attn_norm),
+                    fc1: pack(&l.fc1, p),
+                    fc2: pack(&l.fc2, p),
+                    ln2: Ln::new(l.final_norm),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let dec = (0..cfg.decoder_layers)
+            .map(|i| -> Result<_> {
+                let l = ck.decoder_layer(i)?;
+                Ok(DecLayer {
+                    qkv: pack(&fused_qkv(&l.self_attn, heads), p),
+                    out: pack(&l.self_attn.out, p),
+                    ln1: Ln::new(l.self_attn_norm),
+                    cross_q: pack(&scaled_q(&l.cross_attn, heads), p),
+                    cross_kv: pack(&l.cross_attn.fused_kv(), p),
+                    cross_out: pack(&l.cross_attn.out, p),
+                    ln2: Ln::new(l.cross_attn_norm),
+                    fc1: pack(&l.fc1, p),
+                    fc2: pack(&l.fc2, p),
+                    ln3: Ln::new(l.final_norm),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let Embeddings {
+            enc_tokens,
+            dec_tokens,
+            lm_head,
+            final_logits_bias,
+            enc_pos,
+            dec_pos,
+        } = ck.embeddings()?;
+        let w = lm_head
+            .as_ref()
+            .or(dec_tokens.as_ref())
+            .unwrap_or(&enc_tokens);
+        let (n, k) = (w.shape[0], w.shape[1]);
+        let proj = PackedLinear::new(&w.data, n, k, Some(&final_logits_bias.data), p);
+        drop((lm_head, final_logits_bias));
+        // Tied f32 embeddings are read from the packed projection: no second
+        // copy of the largest tensor.
+        let from_proj = p == Precision::F32 && cfg.tie_word_embeddings;
+        let shared = dec_tokens.is_none();
+        let enc_rows = Arc::new(enc_tokens.data);
+        let dec_table = match dec_tokens {
+            _ if from_proj => Table::Projection,
+            Some(t) => Table::Rows(Arc::new(t.data)),
+            None => Table::Rows(enc_rows.clone()),
+        };
+        let enc_table = if shared {
+            dec_table.clone()
+        } else {
+            Table::Rows(enc_rows)
+        };
+        Ok(Self {
+            d: cfg.d_model,
+            heads,
+            act: cfg.activation,
+            embed_scale: embed_scale(cfg) as f32,
+            enc_embed: Embedding {
+                table: enc_table,
+                pos: Arc::new(enc_pos.data),
+            },
+            dec_embed: Embedding {
+                table: dec_table,
+                pos: Arc::new(dec_pos.data),
+            },
+            enc,
+            dec,
+            proj,
+        })
+    }
+
     fn dh(&self) -> usize {
         self.d / self.heads
     }
@@ -466,6 +598,17 @@ impl Net {
         st.scratch = sc;
         st.pos += t;
         (x, attn)
+    }
+
+    /// The last of every `t` positions of `rows` rows of hidden states.
+    pub fn last_positions(&self, h: Vec<f32>, rows: usize, t: usize) -> Vec<f32> {
+        if t == 1 {
+            return h;
+        }
+        let d = self.d;
+        (0..rows)
+            .flat_map(|r| h[((r + 1) * t - 1) * d..(r + 1) * t * d].iter().copied())
+            .collect()
     }
 
     /// Logits of `rows` hidden states, (rows, vocab), written into `out`

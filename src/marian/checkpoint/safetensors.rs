@@ -1,18 +1,19 @@
 //! Reading a safetensors checkpoint one tensor at a time with positioned
-//! reads, as a candle `VarBuilder` backend. Memory-mapping the file (candle's
-//! default) keeps every page read so far resident until loading ends, which
-//! put the whole file on top of the converted weights at the peak; here a
-//! tensor's bytes exist once, in the tensor, and only until it is converted.
-//! The header is parsed by the `safetensors` crate.
+//! reads, into f32 host buffers. Memory-mapping the file (candle's default)
+//! keeps every page read so far resident until loading ends, which put the
+//! whole file on top of the converted weights at the peak; here a tensor's
+//! bytes exist once, in its buffer, and only until it is converted. The
+//! header is parsed by the `safetensors` crate.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Shape, Tensor};
-use candle_nn::var_builder::SimpleBackend;
+use candle_core::{DType, Device, Tensor};
 use safetensors::tensor::{Dtype, Metadata};
 
-pub(super) struct StreamingSafetensors {
+use super::HostTensor;
+
+pub(super) struct Reader {
     file: File,
     path: PathBuf,
     data_start: u64,
@@ -38,7 +39,7 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     }
 }
 
-impl StreamingSafetensors {
+impl Reader {
     pub fn open(path: &Path) -> candle_core::Result<Self> {
         let file = File::open(path).map_err(|e| err(path, e))?;
         let len = file.metadata().map_err(|e| err(path, e))?.len();
@@ -73,30 +74,13 @@ impl StreamingSafetensors {
             meta,
         })
     }
-}
 
-impl SimpleBackend for StreamingSafetensors {
-    fn get(
-        &self,
-        s: Shape,
-        name: &str,
-        _: candle_nn::Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
-        let t = self.get_unchecked(name, dtype, dev)?;
-        if t.shape() != &s {
-            return Err(candle_core::Error::UnexpectedShape {
-                msg: format!("shape mismatch for {name}"),
-                expected: s,
-                got: t.shape().clone(),
-            }
-            .bt());
-        }
-        Ok(t)
+    pub fn contains(&self, name: &str) -> bool {
+        self.meta.info(name).is_some()
     }
 
-    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    /// Tensor `name` as f32 (f16 and bf16 are widened).
+    pub fn get(&self, name: &str) -> candle_core::Result<HostTensor> {
         let info = self
             .meta
             .info(name)
@@ -107,9 +91,9 @@ impl SimpleBackend for StreamingSafetensors {
         let offset = self.data_start + a as u64;
         let read =
             |buf: &mut [u8]| read_at(&self.file, buf, offset).map_err(|e| err(&self.path, e));
-        let t = match info.dtype {
+        let data = match info.dtype {
             Dtype::F32 => {
-                // Read straight into the f32 buffer the tensor will own.
+                // Read straight into the f32 buffer the weights will own.
                 let mut v = vec![0f32; (b - a) / 4];
                 // SAFETY: any bytes are a valid f32; the file is little-endian
                 // like the targets we build for.
@@ -117,7 +101,7 @@ impl SimpleBackend for StreamingSafetensors {
                     std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), v.len() * 4)
                 };
                 read(bytes)?;
-                Tensor::from_vec(v, info.shape.as_slice(), &Device::Cpu)?
+                v
             }
             Dtype::F16 | Dtype::BF16 => {
                 let mut buf = vec![0u8; b - a];
@@ -128,18 +112,21 @@ impl SimpleBackend for StreamingSafetensors {
                     DType::BF16
                 };
                 Tensor::from_raw_buffer(&buf, dt, &info.shape, &Device::Cpu)?
+                    .to_dtype(DType::F32)?
+                    .flatten_all()?
+                    .to_vec1()?
             }
-            other => {
-                return Err(err(
-                    &self.path,
-                    format!("tensor `{name}` has dtype {other:?}"),
-                ));
-            }
+            other => return Err(err(&self.path, format!("dtype {other:?}"))),
         };
-        t.to_dtype(dtype)?.to_device(dev)
-    }
-
-    fn contains_tensor(&self, name: &str) -> bool {
-        self.meta.info(name).is_some()
+        if data.len() != info.shape.iter().product::<usize>() {
+            return Err(err(
+                &self.path,
+                format!("{} bytes for shape {:?}", b - a, info.shape),
+            ));
+        }
+        Ok(HostTensor {
+            data,
+            shape: info.shape.clone(),
+        })
     }
 }
