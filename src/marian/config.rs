@@ -154,6 +154,14 @@ fn opt<T: serde::de::DeserializeOwned>(v: &Value, field: &str) -> Result<Option<
     }
 }
 
+/// A config error prefixed with the file it is about.
+fn in_file(path: &Path, e: MarianError) -> MarianError {
+    match e {
+        MarianError::Config(m) => MarianError::Config(format!("{}: {m}", path.display())),
+        other => other,
+    }
+}
+
 impl GenerationDefaults {
     /// Reads the generation fields of a config.json or generation_config.json.
     pub fn from_json_value(v: &Value) -> Result<Self, MarianError> {
@@ -304,10 +312,7 @@ impl MarianConfig {
             path: path.to_owned(),
             source: e,
         })?;
-        Self::from_json_str(&text).map_err(|e| match e {
-            MarianError::Config(m) => MarianError::Config(format!("{}: {m}", path.display())),
-            other => other,
-        })
+        Self::from_json_str(&text).map_err(|e| in_file(path, e))
     }
 
     /// Output vocabulary: transformers sizes `lm_head` by `vocab_size` when the
@@ -361,24 +366,50 @@ impl MarianConfig {
                 self.d_model
             ));
         }
+        self.check_ids(&GenerationDefaults {
+            pad_token_id: Some(self.pad_token_id),
+            decoder_start_token_id: Some(self.decoder_start_token_id),
+            eos_token_id: Some(self.eos_token_id.clone()),
+            forced_eos_token_id: self.forced_eos_token_id.clone(),
+            bad_words_ids: self.generation.bad_words_ids.clone(),
+            ..GenerationDefaults::default()
+        })
+    }
+
+    /// Checks the token ids of a `generation_config.json` read from `path`
+    /// against this config's vocabulary, as [`MarianConfig::from_file`] checks
+    /// those of `config.json`; errors name the file and the field.
+    pub fn check_generation(&self, g: &GenerationDefaults, path: &Path) -> Result<(), MarianError> {
+        self.check_ids(g).map_err(|e| in_file(path, e))
+    }
+
+    /// Special token ids (those set in `g`) inside the vocabulary they index,
+    /// `bad_words_ids` entries non-empty.
+    fn check_ids(&self, g: &GenerationDefaults) -> Result<(), MarianError> {
         // transformers builds its embeddings with `padding_idx=pad_token_id`:
         // the encoder's over `vocab_size`, the decoder's over the target
         // vocabulary; the other special ids index the target vocabulary.
         let (src, tgt) = (self.vocab_size, self.target_vocab_size());
-        let mut ids: Vec<(&str, u32, usize)> = vec![
-            ("pad_token_id", self.pad_token_id, src.min(tgt)),
-            ("decoder_start_token_id", self.decoder_start_token_id, tgt),
-        ];
-        ids.extend(self.eos_token_id.iter().map(|&t| ("eos_token_id", t, tgt)));
+        let mut ids: Vec<(&str, u32, usize)> = Vec::new();
+        ids.extend(g.pad_token_id.map(|t| ("pad_token_id", t, src.min(tgt))));
         ids.extend(
-            self.forced_eos_token_id
+            g.decoder_start_token_id
+                .map(|t| ("decoder_start_token_id", t, tgt)),
+        );
+        ids.extend(
+            g.eos_token_id
+                .iter()
+                .flatten()
+                .map(|&t| ("eos_token_id", t, tgt)),
+        );
+        ids.extend(
+            g.forced_eos_token_id
                 .iter()
                 .flatten()
                 .map(|&t| ("forced_eos_token_id", t, tgt)),
         );
         ids.extend(
-            self.generation
-                .bad_words_ids
+            g.bad_words_ids
                 .iter()
                 .flatten()
                 .flatten()
@@ -386,19 +417,15 @@ impl MarianConfig {
         );
         for (field, id, vocab) in ids {
             if id as usize >= vocab {
-                return err(format!(
+                return Err(MarianError::Config(format!(
                     "{field} {id} is outside the vocabulary (size {vocab})"
-                ));
+                )));
             }
         }
-        if let Some(w) = self
-            .generation
-            .bad_words_ids
-            .iter()
-            .flatten()
-            .find(|w| w.is_empty())
-        {
-            return err(format!("bad_words_ids has an empty entry {w:?}"));
+        if let Some(w) = g.bad_words_ids.iter().flatten().find(|w| w.is_empty()) {
+            return Err(MarianError::Config(format!(
+                "bad_words_ids has an empty entry {w:?}"
+            )));
         }
         Ok(())
     }
@@ -574,6 +601,42 @@ mod tests {
         assert_rejected(
             json!({"bad_words_ids": [[1034], []]}),
             "bad_words_ids has an empty entry []",
+        );
+    }
+
+    #[test]
+    fn generation_config_ids_are_checked_against_the_vocabulary() {
+        let cfg = MarianConfig::from_json_str(&base().to_string()).unwrap();
+        let path = Path::new("m/generation_config.json");
+        let check = |v: Value| {
+            let g = GenerationDefaults::from_json_value(&v).unwrap();
+            cfg.check_generation(&g, path).map_err(|e| e.to_string())
+        };
+        check(json!({"eos_token_id": 0, "bad_words_ids": [[1034]], "num_beams": 4})).unwrap();
+        check(json!({})).unwrap();
+        for (v, want) in [
+            (json!({"eos_token_id": [0, 1035]}), "eos_token_id 1035"),
+            (
+                json!({"forced_eos_token_id": 1100}),
+                "forced_eos_token_id 1100",
+            ),
+            (json!({"pad_token_id": 1035}), "pad_token_id 1035"),
+            (
+                json!({"decoder_start_token_id": 7000}),
+                "decoder_start_token_id 7000",
+            ),
+            (json!({"bad_words_ids": [[1035]]}), "bad_words_ids 1035"),
+        ] {
+            assert_eq!(
+                check(v).unwrap_err(),
+                format!(
+                    "invalid Marian config: m/generation_config.json: {want} is outside the vocabulary (size 1035)"
+                )
+            );
+        }
+        assert_eq!(
+            check(json!({"bad_words_ids": [[]]})).unwrap_err(),
+            "invalid Marian config: m/generation_config.json: bad_words_ids has an empty entry []"
         );
     }
 
