@@ -903,3 +903,64 @@ fn reduced_precision_cost_on_full_size_random_model() {
         assert!(share > 0.5, "{p:?} agrees with f32 at only {share}");
     }
 }
+
+// ---- head size 64 (tests/fixtures/marian-hd64) ----
+//
+// The real models' attention heads are 64 wide (d_model 512 / 8); the tiny
+// fixture's are 8, which only reaches the remainder loop of the native
+// engine's 16-lane attention. This second fixture (gen_marian.py
+// --head-dim-64: d_model 64, one head, bfloat16 weights on disk, computed in
+// float32 by transformers) checks the full-lane path against transformers,
+// with the tiny fixture's helpers and bounds.
+
+fn hd64() -> Fixture {
+    Fixture::load(&fixtures().join("marian-hd64"))
+}
+
+#[test]
+fn head_dim_64_forward_matches_transformers() {
+    let fx = hd64();
+    assert_eq!(fx.json["head_dim"], 64);
+    for backend in F32_BACKENDS {
+        let (model, _) = fx.model_on("model.safetensors", backend);
+        let cfg = model.config();
+        assert_eq!(cfg.d_model / cfg.encoder_attention_heads, 64);
+        assert_eq!(cfg.d_model / cfg.decoder_attention_heads, 64);
+        let e = fx.forward_errors(&model);
+        eprintln!(
+            "head dim 64 on {backend:?}: encoder max abs diff {:.3e} alone, {:.3e} batched; logits {:.3e} (largest |logit| {:.1})",
+            e.enc_alone, e.enc_batch, e.logits, e.scale
+        );
+        assert!(e.enc_alone < TOL && e.enc_batch < TOL && e.logits / e.scale < 4e-6);
+    }
+}
+
+#[test]
+fn head_dim_64_greedy_and_beam_match_transformers() {
+    let fx = hd64();
+    let inputs = fx.inputs();
+    let n = inputs.len();
+    eprintln!(
+        "head dim 64 fixture: min greedy margin {}, min beam gap {}",
+        fx.json["min_greedy_margin"], fx.json["min_beam_gap"]
+    );
+    for backend in F32_BACKENDS {
+        let (model, defaults) = fx.model_on("model.safetensors", backend);
+        let g = greedy_cfg(&model, &defaults);
+        let (a, b, d) = check_generation(&model, &inputs, &g, &expected_greedy(&fx), "hd64 greedy");
+        eprintln!(
+            "{backend:?} greedy: identical {a}/{n} alone, {b}/{n} batched; token logprob max abs diff {d:.3e}"
+        );
+        assert_eq!((a, b), (n, n));
+        assert!(d < TOL);
+
+        let beam = GenerationConfig::from_defaults(model.config(), &defaults);
+        assert_eq!(beam.num_beams, 4);
+        let (a, b, d) = check_generation(&model, &inputs, &beam, &expected_beam(&fx), "hd64 beam4");
+        eprintln!(
+            "{backend:?} beam-4: identical {a}/{n} alone, {b}/{n} batched; score / token score max abs diff {d:.3e}"
+        );
+        assert_eq!((a, b), (n, n));
+        assert!(d < TOL);
+    }
+}

@@ -154,6 +154,14 @@ fn opt<T: serde::de::DeserializeOwned>(v: &Value, field: &str) -> Result<Option<
     }
 }
 
+/// A config error prefixed with the file it is about.
+fn in_file(path: &Path, e: MarianError) -> MarianError {
+    match e {
+        MarianError::Config(m) => MarianError::Config(format!("{}: {m}", path.display())),
+        other => other,
+    }
+}
+
 impl GenerationDefaults {
     /// Reads the generation fields of a config.json or generation_config.json.
     pub fn from_json_value(v: &Value) -> Result<Self, MarianError> {
@@ -304,10 +312,7 @@ impl MarianConfig {
             path: path.to_owned(),
             source: e,
         })?;
-        Self::from_json_str(&text).map_err(|e| match e {
-            MarianError::Config(m) => MarianError::Config(format!("{}: {m}", path.display())),
-            other => other,
-        })
+        Self::from_json_str(&text).map_err(|e| in_file(path, e))
     }
 
     /// Output vocabulary: transformers sizes `lm_head` by `vocab_size` when the
@@ -320,21 +325,335 @@ impl MarianConfig {
         }
     }
 
+    /// Rejects values no checkpoint can have, so that a broken `config.json`
+    /// fails when it is read, before any weights load: sizes of zero, too few
+    /// positions for a source token and its EOS, heads that do not divide
+    /// `d_model`, special token ids outside the vocabulary. Messages name the
+    /// field; [`MarianConfig::from_file`] prefixes the file.
     fn validate(&self) -> Result<(), MarianError> {
-        for (heads, what) in [
+        let err = |m: String| Err(MarianError::Config(m));
+        for (field, value, min) in [
+            ("vocab_size", self.vocab_size, 1),
+            ("decoder_vocab_size", self.decoder_vocab_size, 1),
+            ("d_model", self.d_model, 1),
+            ("encoder_layers", self.encoder_layers, 1),
+            ("decoder_layers", self.decoder_layers, 1),
+            ("encoder_attention_heads", self.encoder_attention_heads, 1),
+            ("decoder_attention_heads", self.decoder_attention_heads, 1),
+            ("encoder_ffn_dim", self.encoder_ffn_dim, 1),
+            ("decoder_ffn_dim", self.decoder_ffn_dim, 1),
+            // A source needs at least one token and its EOS.
+            ("max_position_embeddings", self.max_position_embeddings, 2),
+        ] {
+            if value < min {
+                return err(format!("{field} must be at least {min}, got {value}"));
+            }
+        }
+        for (heads, field) in [
             (self.encoder_attention_heads, "encoder_attention_heads"),
             (self.decoder_attention_heads, "decoder_attention_heads"),
         ] {
-            if heads == 0 || !self.d_model.is_multiple_of(heads) {
-                return Err(MarianError::Config(format!(
-                    "d_model {} is not divisible by {what} {heads}",
+            if !self.d_model.is_multiple_of(heads) {
+                return err(format!(
+                    "d_model {} is not divisible by {field} {heads}",
                     self.d_model
-                )));
+                ));
             }
         }
         if !self.d_model.is_multiple_of(2) {
-            return Err(MarianError::Config("d_model must be even".into()));
+            return err(format!(
+                "d_model must be even (sinusoidal positions), got {}",
+                self.d_model
+            ));
+        }
+        self.check_ids(&GenerationDefaults {
+            pad_token_id: Some(self.pad_token_id),
+            decoder_start_token_id: Some(self.decoder_start_token_id),
+            eos_token_id: Some(self.eos_token_id.clone()),
+            forced_eos_token_id: self.forced_eos_token_id.clone(),
+            bad_words_ids: self.generation.bad_words_ids.clone(),
+            ..GenerationDefaults::default()
+        })
+    }
+
+    /// Checks the token ids of a `generation_config.json` read from `path`
+    /// against this config's vocabulary, as [`MarianConfig::from_file`] checks
+    /// those of `config.json`; errors name the file and the field.
+    pub fn check_generation(&self, g: &GenerationDefaults, path: &Path) -> Result<(), MarianError> {
+        self.check_ids(g).map_err(|e| in_file(path, e))
+    }
+
+    /// Special token ids (those set in `g`) inside the vocabulary they index,
+    /// `bad_words_ids` entries non-empty.
+    fn check_ids(&self, g: &GenerationDefaults) -> Result<(), MarianError> {
+        // transformers builds its embeddings with `padding_idx=pad_token_id`:
+        // the encoder's over `vocab_size`, the decoder's over the target
+        // vocabulary; the other special ids index the target vocabulary.
+        let (src, tgt) = (self.vocab_size, self.target_vocab_size());
+        let mut ids: Vec<(&str, u32, usize)> = Vec::new();
+        ids.extend(g.pad_token_id.map(|t| ("pad_token_id", t, src.min(tgt))));
+        ids.extend(
+            g.decoder_start_token_id
+                .map(|t| ("decoder_start_token_id", t, tgt)),
+        );
+        ids.extend(
+            g.eos_token_id
+                .iter()
+                .flatten()
+                .map(|&t| ("eos_token_id", t, tgt)),
+        );
+        ids.extend(
+            g.forced_eos_token_id
+                .iter()
+                .flatten()
+                .map(|&t| ("forced_eos_token_id", t, tgt)),
+        );
+        ids.extend(
+            g.bad_words_ids
+                .iter()
+                .flatten()
+                .flatten()
+                .map(|&t| ("bad_words_ids", t, tgt)),
+        );
+        for (field, id, vocab) in ids {
+            if id as usize >= vocab {
+                return Err(MarianError::Config(format!(
+                    "{field} {id} is outside the vocabulary (size {vocab})"
+                )));
+            }
+        }
+        if let Some(w) = g.bad_words_ids.iter().flatten().find(|w| w.is_empty()) {
+            return Err(MarianError::Config(format!(
+                "bad_words_ids has an empty entry {w:?}"
+            )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The committed tiny fixture's architecture (tests/fixtures/marian).
+    fn base() -> Value {
+        json!({
+            "model_type": "marian",
+            "vocab_size": 1035,
+            "decoder_vocab_size": 1035,
+            "d_model": 32,
+            "encoder_layers": 2,
+            "decoder_layers": 2,
+            "encoder_attention_heads": 4,
+            "decoder_attention_heads": 4,
+            "encoder_ffn_dim": 64,
+            "decoder_ffn_dim": 64,
+            "max_position_embeddings": 128,
+            "activation_function": "swish",
+            "pad_token_id": 1034,
+            "decoder_start_token_id": 1034,
+            "eos_token_id": 0,
+            "forced_eos_token_id": 0,
+            "bad_words_ids": [[1034]],
+        })
+    }
+
+    /// The config error of `base()` with `edits` applied.
+    fn rejected(edits: Value) -> String {
+        let mut v = base();
+        for (k, x) in edits.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        match MarianConfig::from_json_str(&v.to_string()) {
+            Err(MarianError::Config(m)) => m,
+            other => panic!("{edits}: expected a config error, got {other:?}"),
+        }
+    }
+
+    fn assert_rejected(edits: Value, want: &str) {
+        let m = rejected(edits.clone());
+        assert_eq!(m, want, "{edits}");
+    }
+
+    #[test]
+    fn the_base_config_is_valid() {
+        MarianConfig::from_json_str(&base().to_string()).unwrap();
+    }
+
+    #[test]
+    fn zero_layers_are_rejected() {
+        for f in ["encoder_layers", "decoder_layers"] {
+            assert_rejected(json!({ f: 0 }), &format!("{f} must be at least 1, got 0"));
+        }
+    }
+
+    #[test]
+    fn zero_d_model_is_rejected() {
+        assert_rejected(json!({"d_model": 0}), "d_model must be at least 1, got 0");
+    }
+
+    #[test]
+    fn odd_d_model_is_rejected() {
+        assert_rejected(
+            json!({"d_model": 33, "encoder_attention_heads": 1, "decoder_attention_heads": 1}),
+            "d_model must be even (sinusoidal positions), got 33",
+        );
+    }
+
+    #[test]
+    fn fewer_than_two_positions_are_rejected() {
+        for n in [0, 1] {
+            assert_rejected(
+                json!({ "max_position_embeddings": n }),
+                &format!("max_position_embeddings must be at least 2, got {n}"),
+            );
+        }
+        let cfg = MarianConfig::from_json_str(
+            &json!({"max_position_embeddings": 2, "model_type": "marian", "vocab_size": 8,
+                    "pad_token_id": 7, "decoder_start_token_id": 7, "d_model": 8,
+                    "encoder_attention_heads": 2, "decoder_attention_heads": 2})
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(cfg.max_position_embeddings, 2);
+    }
+
+    #[test]
+    fn zero_heads_are_rejected() {
+        for f in ["encoder_attention_heads", "decoder_attention_heads"] {
+            assert_rejected(json!({ f: 0 }), &format!("{f} must be at least 1, got 0"));
+        }
+    }
+
+    #[test]
+    fn heads_that_do_not_divide_d_model_are_rejected() {
+        for f in ["encoder_attention_heads", "decoder_attention_heads"] {
+            assert_rejected(
+                json!({ f: 3 }),
+                &format!("d_model 32 is not divisible by {f} 3"),
+            );
+        }
+    }
+
+    #[test]
+    fn zero_vocab_sizes_are_rejected() {
+        for f in ["vocab_size", "decoder_vocab_size"] {
+            assert_rejected(json!({ f: 0 }), &format!("{f} must be at least 1, got 0"));
+        }
+    }
+
+    #[test]
+    fn zero_ffn_dims_are_rejected() {
+        for f in ["encoder_ffn_dim", "decoder_ffn_dim"] {
+            assert_rejected(json!({ f: 0 }), &format!("{f} must be at least 1, got 0"));
+        }
+    }
+
+    #[test]
+    fn pad_outside_either_vocabulary_is_rejected() {
+        assert_rejected(
+            json!({"pad_token_id": 1035}),
+            "pad_token_id 1035 is outside the vocabulary (size 1035)",
+        );
+        // Separate decoder embeddings: the smaller vocabulary bounds pad.
+        assert_rejected(
+            json!({"share_encoder_decoder_embeddings": false, "decoder_vocab_size": 500,
+                   "decoder_start_token_id": 0, "bad_words_ids": null}),
+            "pad_token_id 1034 is outside the vocabulary (size 500)",
+        );
+        // Absent, pad takes transformers' default 58100.
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("pad_token_id");
+        let m = MarianConfig::from_json_str(&v.to_string()).unwrap_err();
+        assert_eq!(
+            m.to_string(),
+            "invalid Marian config: pad_token_id 58100 is outside the vocabulary (size 1035)"
+        );
+    }
+
+    #[test]
+    fn decoder_start_outside_the_target_vocabulary_is_rejected() {
+        assert_rejected(
+            json!({"decoder_start_token_id": 5000}),
+            "decoder_start_token_id 5000 is outside the vocabulary (size 1035)",
+        );
+    }
+
+    #[test]
+    fn eos_outside_the_target_vocabulary_is_rejected() {
+        assert_rejected(
+            json!({"eos_token_id": [0, 1035]}),
+            "eos_token_id 1035 is outside the vocabulary (size 1035)",
+        );
+        assert_rejected(
+            json!({"forced_eos_token_id": 2000}),
+            "forced_eos_token_id 2000 is outside the vocabulary (size 1035)",
+        );
+    }
+
+    #[test]
+    fn bad_words_outside_the_vocabulary_or_empty_are_rejected() {
+        assert_rejected(
+            json!({"bad_words_ids": [[1034], [3, 1040]]}),
+            "bad_words_ids 1040 is outside the vocabulary (size 1035)",
+        );
+        assert_rejected(
+            json!({"bad_words_ids": [[1034], []]}),
+            "bad_words_ids has an empty entry []",
+        );
+    }
+
+    #[test]
+    fn generation_config_ids_are_checked_against_the_vocabulary() {
+        let cfg = MarianConfig::from_json_str(&base().to_string()).unwrap();
+        let path = Path::new("m/generation_config.json");
+        let check = |v: Value| {
+            let g = GenerationDefaults::from_json_value(&v).unwrap();
+            cfg.check_generation(&g, path).map_err(|e| e.to_string())
+        };
+        check(json!({"eos_token_id": 0, "bad_words_ids": [[1034]], "num_beams": 4})).unwrap();
+        check(json!({})).unwrap();
+        for (v, want) in [
+            (json!({"eos_token_id": [0, 1035]}), "eos_token_id 1035"),
+            (
+                json!({"forced_eos_token_id": 1100}),
+                "forced_eos_token_id 1100",
+            ),
+            (json!({"pad_token_id": 1035}), "pad_token_id 1035"),
+            (
+                json!({"decoder_start_token_id": 7000}),
+                "decoder_start_token_id 7000",
+            ),
+            (json!({"bad_words_ids": [[1035]]}), "bad_words_ids 1035"),
+        ] {
+            assert_eq!(
+                check(v).unwrap_err(),
+                format!(
+                    "invalid Marian config: m/generation_config.json: {want} is outside the vocabulary (size 1035)"
+                )
+            );
+        }
+        assert_eq!(
+            check(json!({"bad_words_ids": [[]]})).unwrap_err(),
+            "invalid Marian config: m/generation_config.json: bad_words_ids has an empty entry []"
+        );
+    }
+
+    #[test]
+    fn errors_from_a_file_name_the_file_and_the_field() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.json");
+        let mut v = base();
+        v["decoder_layers"] = json!(0);
+        std::fs::write(&path, v.to_string()).unwrap();
+        let err = MarianConfig::from_file(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid Marian config: {}: decoder_layers must be at least 1, got 0",
+                path.display()
+            )
+        );
     }
 }

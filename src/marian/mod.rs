@@ -274,7 +274,9 @@ impl MarianModel {
         let mut gen_defaults = cfg.generation.clone();
         let gen_path = dir.join("generation_config.json");
         if gen_path.is_file() {
-            gen_defaults = gen_defaults.overridden_by(&GenerationDefaults::from_file(&gen_path)?);
+            let file_defaults = GenerationDefaults::from_file(&gen_path)?;
+            cfg.check_generation(&file_defaults, &gen_path)?;
+            gen_defaults = gen_defaults.overridden_by(&file_defaults);
         }
         let file = WEIGHT_FILES
             .iter()
