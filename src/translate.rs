@@ -433,14 +433,14 @@ fn run_workers<T: Send>(
             *slots[i].lock().expect("not poisoned") = Some(result);
         }
     };
+    let work = &work;
     std::thread::scope(|scope| {
         let (first, rest) = pools.split_first().expect("at least one worker");
         for pool in rest {
-            let work = &work;
             scope.spawn(move || pool.install(work));
         }
         // The calling thread drives the first worker's pool.
-        first.install(&work);
+        first.install(work);
     });
     // Tasks are taken in index order, so every slot before the last taken
     // one is filled, and after a failure the failure comes before the
@@ -598,7 +598,10 @@ pub(crate) mod worker_pools_test {
                 .filter_map(|(name, pool)| Some((worker_of(name)?, *pool)))
                 .collect();
             assert!(stats.batches >= 8, "{} batches", stats.batches);
-            assert_eq!(stats.worker_threads, shares, "{threads} threads, {workers} workers");
+            assert_eq!(
+                stats.worker_threads, shares,
+                "{threads} threads, {workers} workers"
+            );
             for (w, share) in shares.iter().enumerate() {
                 let mine: Vec<usize> = calls
                     .iter()

@@ -61,7 +61,10 @@ fn bench_random_model_writes_json_report() {
     );
     assert!(report["cpu_isa"].is_string(), "{report}");
     assert!(report["cpu_features"].is_array(), "{report}");
-    assert!(stdout.contains(&format!("kernels    {isa} (tier ")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("kernels    {isa} (tier ")),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -70,7 +73,14 @@ fn bench_reports_a_forced_tier_and_the_int8_kernel() {
     let json = dir.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
         .args(["bench", "--random", "opus-mt-ar-en", "--sentences", "2"])
-        .args(["--fixed-new-tokens", "2", "--threads", "2", "--dtype", "int8"])
+        .args([
+            "--fixed-new-tokens",
+            "2",
+            "--threads",
+            "2",
+            "--dtype",
+            "int8",
+        ])
         .arg("--json")
         .arg(&json)
         .env("TARJAMA_CPU_ISA", "portable")

@@ -35,11 +35,21 @@ fn info_lists_features_tiers_kernels_and_threads() {
     for tier in TIERS {
         assert!(text.contains(tier), "{tier} missing:\n{text}");
     }
-    for line in ["cpu features", "cpu tiers", "selected", "kernels", "threads", "engine"] {
+    for line in [
+        "cpu features",
+        "cpu tiers",
+        "selected",
+        "kernels",
+        "threads",
+        "engine",
+    ] {
         assert!(text.contains(line), "{line} missing:\n{text}");
     }
     assert!(text.contains("avx512f") && text.contains("fma"), "{text}");
-    assert!(text.contains("f32 on ") && text.contains("int8 on "), "{text}");
+    assert!(
+        text.contains("f32 on ") && text.contains("int8 on "),
+        "{text}"
+    );
 
     let j = info_json(&[("TARJAMA_CPU_ISA", "")]);
     let checked = strings(&j["cpu_features_checked"]);
