@@ -204,9 +204,10 @@ fn input_format_parser() -> impl TypedValueParser<Value = InputFormat> {
     .map(|s| s.parse::<InputFormat>().expect("one of the listed names"))
 }
 
-/// The default number of concurrent batches for `threads` threads: two
-/// concurrent batches, each on half the threads, beat one batch on all of
-/// them on a 2-core machine (benches/NOTES.md).
+/// The default number of concurrent batches for `threads` threads: two,
+/// each on half the threads, measured at least as fast as one batch on all
+/// of them on a 2-core machine; on many cores more workers are predicted to
+/// do better on a large corpus, unmeasured (benches/NOTES.md, "Thread model").
 fn default_workers(threads: usize) -> usize {
     threads.min(2)
 }
