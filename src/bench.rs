@@ -165,6 +165,14 @@ pub struct BenchReport {
     pub dtype: String,
     /// "native" (packed-weight CPU kernels) or "candle".
     pub engine: String,
+    /// The native kernel the weights' precision runs on ("avx512",
+    /// "avx512-vnni", "avx2", "avx-vnni", "portable"…); `None` on candle.
+    pub isa: Option<String>,
+    /// The native kernels' instruction-set tier (`TARJAMA_CPU_ISA` or the
+    /// best the CPU runs) and the CPU features the kernels look for that
+    /// this CPU has.
+    pub cpu_isa: Option<String>,
+    pub cpu_features: Vec<String>,
     /// candle's matmul threads (RAYON_NUM_THREADS) and rayon's pool size.
     pub threads: usize,
     pub rayon_threads: usize,
@@ -240,6 +248,14 @@ pub fn run(
         device: format!("{:?}", model.device()),
         dtype: model.backend().dtype_name().to_string(),
         engine: model.backend().engine_name().to_string(),
+        isa: model.backend().kernel_name().map(str::to_string),
+        cpu_isa: crate::marian::selected_isa()
+            .ok()
+            .map(|isa| isa.name().to_string()),
+        cpu_features: crate::marian::found_features()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         threads: candle_core::utils::get_num_threads(),
         rayon_threads: rayon::current_num_threads(),
         beam: opts.beam,
@@ -282,6 +298,17 @@ impl std::fmt::Display for BenchReport {
             self.rayon_threads,
             self.beam,
             self.batch_size
+        )?;
+        writeln!(
+            f,
+            "kernels    {} (tier {}; cpu features: {})",
+            self.isa.as_deref().unwrap_or("candle's own"),
+            self.cpu_isa.as_deref().unwrap_or("none"),
+            if self.cpu_features.is_empty() {
+                "none of the ones looked for".to_string()
+            } else {
+                self.cpu_features.join(" ")
+            }
         )?;
         writeln!(
             f,

@@ -6,11 +6,13 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use tarjama::document::{Document, collect_inputs};
+use tarjama::marian::{Backend, ISA_VAR, Isa, Precision};
 use tarjama::output::Format;
 use tarjama::pipeline::{Destination, InputFormat, JobOptions, Reporter};
-use tarjama::translate::{BatchOptions, Engine, EngineOptions};
+use tarjama::translate::{BatchOptions, Engine, EngineOptions, describe_shares, thread_shares};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +37,15 @@ enum Command {
     Models,
     /// Measure generation throughput on a fixed workload of random source ids.
     Bench(BenchArgs),
+    /// Show the CPU features found, the kernels each precision runs on, and the thread defaults.
+    Info(InfoArgs),
+}
+
+#[derive(clap::Args)]
+struct InfoArgs {
+    /// Print one JSON object instead.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -109,7 +120,7 @@ struct TranslateArgs {
     #[arg(long, value_name = "DIR|-", default_value = "outputs")]
     out: PathBuf,
     /// Output formats, comma separated [default: all but to stdout]
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_parser = format_parser(), value_delimiter = ',')]
     format: Vec<Format>,
     /// Beam size (1 = greedy) [default: the model's generation config]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -123,16 +134,17 @@ struct TranslateArgs {
     /// Padded source tokens per batch.
     #[arg(long, value_name = "N", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
     batch_tokens: u64,
-    /// Threads to use [default: all cores]
+    /// Threads to use in all [default: all cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     threads: Option<u64>,
-    /// Batches translated at the same time, sharing the threads [default: 2, or 1 with one thread]
+    /// Batches translated at the same time, each on its own share of the threads (at most
+    /// --threads) [default: 2, or 1 with one thread]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     workers: Option<u64>,
     #[command(flatten)]
     runtime: RuntimeArgs,
     /// How inputs are split into sentences.
-    #[arg(long, value_enum, default_value_t = InputFormat::Text)]
+    #[arg(long, value_parser = input_format_parser(), default_value_t = InputFormat::Text)]
     input_format: InputFormat,
     /// Add src_ids, tgt_ids and tgt_logprobs to JSONL records.
     #[arg(long)]
@@ -178,6 +190,28 @@ enum DTypeArg {
     Int8,
 }
 
+/// `--format`'s values: the library's [`Format`] names.
+fn format_parser() -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(Format::ALL.map(|f| PossibleValue::new(f.name())))
+        .map(|s| s.parse::<Format>().expect("one of the listed names"))
+}
+
+/// `--input-format`'s values: the library's [`InputFormat`] names and descriptions.
+fn input_format_parser() -> impl TypedValueParser<Value = InputFormat> {
+    PossibleValuesParser::new(
+        InputFormat::ALL.map(|f| PossibleValue::new(f.name()).help(f.description())),
+    )
+    .map(|s| s.parse::<InputFormat>().expect("one of the listed names"))
+}
+
+/// The default number of concurrent batches for `threads` threads: two,
+/// each on half the threads, measured at least as fast as one batch on all
+/// of them on a 2-core machine; on many cores more workers are predicted to
+/// do better on a large corpus, unmeasured (benches/NOTES.md, "Thread model").
+fn default_workers(threads: usize) -> usize {
+    threads.min(2)
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum EngineArg {
     /// Packed-weight kernels for this CPU (AVX-512 where available).
@@ -211,6 +245,7 @@ fn main() -> ExitCode {
         Command::Models => models(),
         Command::Translate(args) => translate(&args),
         Command::Bench(args) => bench(&args),
+        Command::Info(args) => info(&args),
     };
     match result {
         Ok(code) => code,
@@ -402,7 +437,13 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
     } else if formats.is_empty() {
         formats = Format::ALL.to_vec();
     }
+    if let Err(code) = check_isa() {
+        return Ok(code);
+    }
     let threads = set_threads(args.threads);
+    let workers = args
+        .workers
+        .map_or(default_workers(threads), |w| w as usize);
 
     let reporter = Progress::new(args.quiet);
     let spec = tarjama::hub::ModelSpec {
@@ -449,9 +490,8 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         force: args.force,
         batch: BatchOptions {
             batch_tokens: args.batch_tokens as usize,
-            // Two concurrent batches beat one batch with two matmul threads
-            // on a 2-core machine (benches/NOTES.md); more is untested.
-            workers: args.workers.map_or(threads.min(2), |w| w as usize),
+            threads: Some(threads),
+            workers,
         },
         model_mtime: tarjama::pipeline::newest_mtime(&dir),
     };
@@ -464,9 +504,16 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
     };
     if !args.quiet {
         let st = &summary.stats;
+        // The layout that ran; the planned one when nothing needed translating.
+        let shares = if st.worker_threads.is_empty() {
+            thread_shares(threads, workers)
+        } else {
+            st.worker_threads.clone()
+        };
         eprintln!(
             "tarjama: {} document(s) translated, {} up to date, {} failed; {} sentences ({} unique), \
-             {} source / {} target tokens in {:.1} s ({:.1} target tokens/s); {} batches, {:.1}% padding",
+             {} source / {} target tokens in {:.1} s ({:.1} target tokens/s); {} batches, {:.1}% padding; \
+             {}, {}",
             summary.documents,
             summary.skipped_up_to_date,
             summary.failed.len(),
@@ -478,7 +525,9 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             st.target_tokens as f64 / summary.seconds.max(1e-9),
             st.batches,
             100.0 * (st.padded_source_tokens - st.source_tokens) as f64
-                / st.padded_source_tokens.max(1) as f64
+                / st.padded_source_tokens.max(1) as f64,
+            engine_label(engine.backend(), &engine_opts.device),
+            describe_shares(&shares)
         );
     }
     Ok(if summary.failed.is_empty() {
@@ -488,11 +537,33 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
     })
 }
 
+/// `native f32 on avx512`, `candle f16 on cuda`: what runs the network.
+fn engine_label(backend: Backend, device: &candle_core::Device) -> String {
+    let on = match backend.kernel_name() {
+        Some(kernel) => kernel,
+        None if device.is_cpu() => "cpu",
+        None => "cuda",
+    };
+    format!("{} {} on {on}", backend.engine_name(), backend.dtype_name())
+}
+
+/// The kernels' tier, or exit status 2 after an error that names
+/// `TARJAMA_CPU_ISA` (an unknown tier, or one this CPU lacks); checked
+/// before any work or output.
+fn check_isa() -> Result<Isa, ExitCode> {
+    tarjama::marian::selected_isa().map_err(|e| {
+        eprintln!("tarjama: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Sets the thread count (all cores by default) before any thread exists.
 fn set_threads(threads: Option<u64>) -> usize {
-    let threads = threads
-        .map(|t| t as usize)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = threads.map_or_else(default_threads, |t| t as usize);
     // candle sizes its matmul parallelism from RAYON_NUM_THREADS; the global
     // pool must agree with it.
     // SAFETY: no other thread exists yet.
@@ -509,7 +580,6 @@ impl RuntimeArgs {
     /// such device here; 2: a combination that does not exist).
     fn resolve(&self) -> Result<(candle_core::Device, tarjama::marian::Backend), ExitCode> {
         use candle_core::DType;
-        use tarjama::marian::{Backend, Precision};
         let device = match self.device {
             DeviceArg::Cpu => candle_core::Device::Cpu,
             DeviceArg::Cuda => candle_core::Device::new_cuda(0).map_err(|e| {
@@ -555,6 +625,9 @@ impl RuntimeArgs {
 
 fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
     use tarjama::bench::{self, BenchOptions, RandomArch};
+    if let Err(code) = check_isa() {
+        return Ok(code);
+    }
     set_threads(args.threads);
     let (device, backend) = match args.runtime.resolve() {
         Ok(r) => r,
@@ -626,5 +699,113 @@ fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
             return fail(&format!("{}: {e}", path.display()));
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Serialize)]
+struct InfoReport {
+    version: &'static str,
+    /// The CPU features the kernels look for, and those this CPU has.
+    cpu_features_checked: Vec<&'static str>,
+    cpu_features: Vec<&'static str>,
+    /// The tiers this CPU runs, best first.
+    cpu_isa_supported: Vec<&'static str>,
+    /// The tier the kernels use, and whether TARJAMA_CPU_ISA chose it.
+    cpu_isa: &'static str,
+    cpu_isa_forced: bool,
+    /// The kernel each native precision runs on.
+    kernels: std::collections::BTreeMap<&'static str, &'static str>,
+    threads: usize,
+    workers: usize,
+    worker_threads: Vec<usize>,
+    engine: &'static str,
+    dtype: &'static str,
+    cuda: bool,
+}
+
+const PRECISIONS: [Precision; 3] = [Precision::F32, Precision::Bf16, Precision::Int8];
+
+fn info(args: &InfoArgs) -> io::Result<ExitCode> {
+    let isa = match check_isa() {
+        Ok(isa) => isa,
+        Err(code) => return Ok(code),
+    };
+    let threads = default_threads();
+    let workers = default_workers(threads);
+    let report = InfoReport {
+        version: env!("CARGO_PKG_VERSION"),
+        cpu_features_checked: tarjama::marian::CPU_FEATURES.to_vec(),
+        cpu_features: tarjama::marian::found_features(),
+        cpu_isa_supported: Isa::ALL
+            .into_iter()
+            .filter(|i| i.supported())
+            .map(Isa::name)
+            .collect(),
+        cpu_isa: isa.name(),
+        cpu_isa_forced: std::env::var(ISA_VAR).is_ok_and(|v| !v.trim().is_empty()),
+        kernels: PRECISIONS
+            .into_iter()
+            .map(|p| (p.name(), isa.kernel(p).name()))
+            .collect(),
+        threads,
+        workers,
+        worker_threads: thread_shares(threads, workers),
+        engine: "native",
+        dtype: "f32",
+        cuda: cfg!(feature = "cuda"),
+    };
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = &report;
+    writeln!(out, "tarjama {}", r.version)?;
+    let features: Vec<String> = r
+        .cpu_features_checked
+        .iter()
+        .map(|f| {
+            let mark = if r.cpu_features.contains(f) { '+' } else { '-' };
+            format!("{mark}{f}")
+        })
+        .collect();
+    writeln!(out, "cpu features  {}", features.join(" "))?;
+    let tiers: Vec<String> = Isa::ALL
+        .iter()
+        .map(|i| {
+            let yes = if i.supported() { "yes" } else { "no" };
+            format!("{} {yes}", i.name())
+        })
+        .collect();
+    writeln!(out, "cpu tiers     {}", tiers.join(", "))?;
+    let how = if r.cpu_isa_forced {
+        format!("forced by {ISA_VAR}")
+    } else {
+        format!("the best this CPU runs; {ISA_VAR} unset")
+    };
+    writeln!(out, "selected      {} ({how})", r.cpu_isa)?;
+    let kernels: Vec<String> = PRECISIONS
+        .iter()
+        .map(|p| format!("{} on {}", p.name(), isa.kernel(*p).name()))
+        .collect();
+    writeln!(out, "kernels       {}", kernels.join(", "))?;
+    writeln!(
+        out,
+        "threads       {} (all cores); translate runs {} by default",
+        r.threads,
+        describe_shares(&r.worker_threads)
+    )?;
+    writeln!(
+        out,
+        "engine        {} {} on the CPU by default; candle on CUDA ({})",
+        r.engine,
+        r.dtype,
+        if r.cuda {
+            "built with CUDA"
+        } else {
+            "this build has no CUDA: --features cuda"
+        }
+    )?;
     Ok(ExitCode::SUCCESS)
 }

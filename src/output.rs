@@ -36,8 +36,8 @@ pub struct Record {
     pub alignment: Option<String>,
 }
 
-/// An output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+/// An output format; parsed from and shown as its [`Format::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     Html,
     Tmx,
@@ -56,6 +56,19 @@ impl Format {
         Format::Md,
         Format::Moses,
     ];
+
+    /// The format's name on the command line: `html`, `tmx`, `tsv`,
+    /// `jsonl`, `md`, `moses`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Html => "html",
+            Format::Tmx => "tmx",
+            Format::Tsv => "tsv",
+            Format::Jsonl => "jsonl",
+            Format::Md => "md",
+            Format::Moses => "moses",
+        }
+    }
 
     /// File name suffixes this format writes (Moses writes a pair).
     pub fn suffixes(self) -> &'static [&'static str] {
@@ -82,6 +95,27 @@ impl Format {
                 lines(records.iter().map(|r| r.tgt.as_str())),
             ],
         }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    /// One of the [`Format::name`]s (ASCII case ignored).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                format!("unknown format {s:?} (one of {})", names.join(", "))
+            })
     }
 }
 

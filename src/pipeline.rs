@@ -16,14 +16,55 @@ use crate::document::{Document, Input, InputError, collect_inputs};
 use crate::output::{Format, Record, paths, write_atomic};
 use crate::translate::{BatchOptions, Engine, Stats};
 
-/// How inputs are split into sentences.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// How inputs are split into sentences; parsed from and shown as its
+/// [`InputFormat::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InputFormat {
     /// Running text: paragraphs are lines, sentences are found by the segmenter.
     #[default]
     Text,
     /// One sentence per non-empty line, no segmentation.
     Lines,
+}
+
+impl InputFormat {
+    pub const ALL: [InputFormat; 2] = [InputFormat::Text, InputFormat::Lines];
+
+    /// `text` or `lines`.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::Text => "text",
+            InputFormat::Lines => "lines",
+        }
+    }
+
+    /// One line for help texts.
+    pub fn description(self) -> &'static str {
+        match self {
+            InputFormat::Text => {
+                "Running text: paragraphs are lines, sentences are found by the segmenter"
+            }
+            InputFormat::Lines => "One sentence per non-empty line, no segmentation",
+        }
+    }
+}
+
+impl std::fmt::Display for InputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for InputFormat {
+    type Err = String;
+
+    /// `text` or `lines` (ASCII case ignored).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        InputFormat::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown input format {s:?} (text or lines)"))
+    }
 }
 
 /// Where outputs go.

@@ -2,18 +2,19 @@
 //! translates each distinct one once, and returns results in input order.
 //! This module owns deduplication, splitting of over-long sentences at clause
 //! boundaries, sorting by token length and cutting batches by a token budget,
-//! running batches on a rayon pool, detokenisation, and the mapping of the
-//! alignment head's attention to word alignments. Tokenisation is
+//! the thread model (workers running batches concurrently, each on its own
+//! rayon pool holding its share of the threads), detokenisation, and the
+//! mapping of the alignment head's attention to word alignments. Tokenisation is
 //! [`crate::tokenizer`]'s, the network and search are [`crate::marian`]'s and
 //! [`crate::decode`]'s.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use rayon::prelude::*;
 
 use crate::decode::{GenerationConfig, Hypothesis, generate};
 use crate::marian::{Backend, MarianModel, Precision};
@@ -50,11 +51,21 @@ impl Default for EngineOptions {
 }
 
 /// How work is scheduled. Results do not depend on any of it.
+///
+/// The thread model is CTranslate2's `inter_threads` × `intra_threads`:
+/// `threads` is the total; `workers` batches run at the same time, each on
+/// its own rayon pool holding its share of the threads ([`thread_shares`]),
+/// so that every matrix product and search pass of a batch runs on its
+/// worker's share and all the threads are busy. Workers take the next batch
+/// when they finish one (longest batches first).
 #[derive(Debug, Clone)]
 pub struct BatchOptions {
     /// Padded source tokens per batch (rows × longest row).
     pub batch_tokens: usize,
-    /// Batches translated at the same time.
+    /// Threads in all; `None`: as many as the current rayon pool has.
+    pub threads: Option<usize>,
+    /// Batches translated at the same time (at most `threads`, and at most
+    /// the number of batches).
     pub workers: usize,
 }
 
@@ -62,9 +73,58 @@ impl Default for BatchOptions {
     fn default() -> Self {
         BatchOptions {
             batch_tokens: 2048,
+            threads: None,
             workers: 1,
         }
     }
+}
+
+impl BatchOptions {
+    /// The total thread count these options mean here.
+    pub fn total_threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(rayon::current_num_threads)
+            .max(1)
+    }
+}
+
+/// How `threads` are shared by `workers`: the size of each worker's pool,
+/// `threads / workers` each and the remainder one more to the first ones
+/// (3 threads, 2 workers: `[2, 1]`). At least one thread and one worker;
+/// never more workers than threads.
+pub fn thread_shares(threads: usize, workers: usize) -> Vec<usize> {
+    let threads = threads.max(1);
+    let workers = workers.clamp(1, threads);
+    (0..workers)
+        .map(|w| threads / workers + usize::from(w < threads % workers))
+        .collect()
+}
+
+/// `2 workers × 1 thread`, `2 workers × 2+1 threads`: a worker layout as
+/// the CLI reports it.
+pub fn describe_shares(shares: &[usize]) -> String {
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            word.to_string()
+        } else {
+            format!("{word}s")
+        }
+    };
+    let per = if shares.windows(2).all(|w| w[0] == w[1]) {
+        shares.first().copied().unwrap_or(0).to_string()
+    } else {
+        shares
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("+")
+    };
+    format!(
+        "{} {} × {per} {}",
+        shares.len(),
+        plural(shares.len(), "worker"),
+        plural(shares.iter().copied().max().unwrap_or(0), "thread")
+    )
 }
 
 /// The translation of one source sentence.
@@ -95,6 +155,9 @@ pub struct Stats {
     /// Source positions in batches, padding included.
     pub padded_source_tokens: usize,
     pub target_tokens: usize,
+    /// The rayon pool size of each worker that ran (see [`thread_shares`]);
+    /// empty when there was nothing to translate.
+    pub worker_threads: Vec<usize>,
 }
 
 /// A loaded model with its tokenizer and search settings.
@@ -137,6 +200,11 @@ impl Engine {
 
     pub fn tokenizer(&self) -> &MarianTokenizer {
         &self.tokenizer
+    }
+
+    /// The engine and number type the model runs on.
+    pub fn backend(&self) -> Backend {
+        self.model.backend()
     }
 
     /// Translates `sentences`, returning one translation per sentence in the
@@ -192,6 +260,7 @@ impl Engine {
                 .map(|b| b.len() * b.iter().map(|&j| jobs[j].1.len()).max().unwrap_or(0))
                 .sum(),
             target_tokens: 0,
+            worker_threads: Vec::new(),
         };
 
         let parts_left: Vec<AtomicUsize> = {
@@ -212,15 +281,15 @@ impl Engine {
             progress(done);
             Ok(batch.iter().copied().zip(hyps).collect())
         };
-        let results: Vec<Vec<(usize, Hypothesis)>> = if opts.workers <= 1 {
-            batches.iter().map(run).collect::<Result<_>>()?
+        // A worker with no batch to take would hold threads idle: fewer
+        // batches than workers share the threads among fewer workers.
+        let shares = if batches.is_empty() {
+            Vec::new()
         } else {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(opts.workers)
-                .build()
-                .context("starting the batch worker pool")?;
-            pool.install(|| batches.par_iter().map(run).collect::<Result<_>>())?
+            thread_shares(opts.total_threads(), opts.workers.min(batches.len()))
         };
+        let results = run_workers(&shares, batches.len(), |b| run(&batches[b]))?;
+        stats.worker_threads = shares;
         let mut hyp_of_job: Vec<Option<Hypothesis>> = vec![None; jobs.len()];
         for (j, h) in results.into_iter().flatten() {
             hyp_of_job[j] = Some(h);
@@ -324,6 +393,64 @@ impl Engine {
     }
 }
 
+/// Runs `task(0..n)` on `shares.len()` workers, each an OS thread inside
+/// its own rayon pool of `shares[w]` threads (named `tarjama-w{w}-{i}`),
+/// taking the next task index as it finishes one, and returns the results
+/// in task order, whatever ran where. The first failure (in task order)
+/// stops the workers from taking new tasks and is returned.
+fn run_workers<T: Send>(
+    shares: &[usize],
+    n: usize,
+    task: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let pools: Vec<rayon::ThreadPool> = shares
+        .iter()
+        .enumerate()
+        .map(|(w, &threads)| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(move |i| format!("tarjama-w{w}-{i}"))
+                .build()
+        })
+        .collect::<Result<_, _>>()
+        .context("starting the worker thread pools")?;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Vec<Mutex<Option<Result<T>>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let work = || {
+        while !failed.load(Ordering::Relaxed) {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            let result = task(i);
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            *slots[i].lock().expect("not poisoned") = Some(result);
+        }
+    };
+    let work = &work;
+    std::thread::scope(|scope| {
+        let (first, rest) = pools.split_first().expect("at least one worker");
+        for pool in rest {
+            scope.spawn(move || pool.install(work));
+        }
+        // The calling thread drives the first worker's pool.
+        first.install(work);
+    });
+    // Tasks are taken in index order, so every slot before the last taken
+    // one is filled, and after a failure the failure comes before the
+    // first task never taken.
+    slots
+        .into_iter()
+        .map_while(|slot| slot.into_inner().expect("not poisoned"))
+        .collect()
+}
+
 /// Groups `order` (sorted longest first) into consecutive batches whose
 /// padded size (rows × longest row) stays within `budget`, starting a new
 /// batch also where a row is shorter than 4/5 of the batch's longest, so that
@@ -419,9 +546,129 @@ fn word_alignment(
     (pairs, ns, nt)
 }
 
+/// The thread-model test. It needs the kernels' probe, which is private to
+/// the engine, so the engine's probe module runs it with its recorder
+/// (`marian::native::kernels::probe`).
+#[cfg(test)]
+pub(crate) mod worker_pools_test {
+    use super::*;
+
+    /// `take` returns `(thread name, rayon pool size)` for every matrix
+    /// product since its last call. Translates the same sentences with
+    /// 1 thread × 1 worker, 4 threads × 2 workers and 3 threads × 2 workers
+    /// and checks that every product ran on a worker's pool, inside a pool
+    /// of that worker's share (2 and 2; 2 and 1), never in one of the
+    /// total's size, with the same translations each time. Worker pool
+    /// threads are named `tarjama-w{w}-{i}`; products on other threads
+    /// (other tests running in parallel) are ignored, and no other test
+    /// translates through [`Engine::translate`] in this process.
+    pub(crate) fn check(take: fn() -> Vec<(Option<String>, usize)>) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let opts = EngineOptions {
+            beam: Some(2),
+            max_new_tokens: Some(6),
+            ..EngineOptions::default()
+        };
+        let engine = Engine::load(&root.join("tests/fixtures/marian"), &opts).unwrap();
+        let text = std::fs::read_to_string(
+            root.join("tests/golden/kazakhstan-unrest-report.ar.sentences.txt"),
+        )
+        .unwrap();
+        let sentences: Vec<&str> = text.lines().filter(|l| !l.is_empty()).take(40).collect();
+        let worker_of = |name: &Option<String>| -> Option<usize> {
+            name.as_deref()?
+                .strip_prefix("tarjama-w")?
+                .split('-')
+                .next()?
+                .parse()
+                .ok()
+        };
+        let mut reference: Option<(Vec<Translation>, usize)> = None;
+        for (threads, workers, shares) in [(1, 1, vec![1]), (4, 2, vec![2, 2]), (3, 2, vec![2, 1])]
+        {
+            let batch = BatchOptions {
+                batch_tokens: 64,
+                threads: Some(threads),
+                workers,
+            };
+            take();
+            let (out, stats) = engine.translate(&sentences, &batch, &|_| {}).unwrap();
+            let calls: Vec<(usize, usize)> = take()
+                .iter()
+                .filter_map(|(name, pool)| Some((worker_of(name)?, *pool)))
+                .collect();
+            assert!(stats.batches >= 8, "{} batches", stats.batches);
+            assert_eq!(
+                stats.worker_threads, shares,
+                "{threads} threads, {workers} workers"
+            );
+            for (w, share) in shares.iter().enumerate() {
+                let mine: Vec<usize> = calls
+                    .iter()
+                    .filter(|(cw, _)| *cw == w)
+                    .map(|(_, pool)| *pool)
+                    .collect();
+                assert!(!mine.is_empty(), "worker {w} of {shares:?} ran no product");
+                assert!(
+                    mine.iter().all(|pool| pool == share),
+                    "worker {w} of {shares:?}: products ran in pools of {:?} threads",
+                    mine.iter().collect::<std::collections::BTreeSet<_>>()
+                );
+            }
+            match &reference {
+                None => reference = Some((out, calls.len())),
+                Some((first, n)) => {
+                    assert_eq!(
+                        calls.len(),
+                        *n,
+                        "every product ran on a worker's pool ({threads} threads)"
+                    );
+                    // Ids and texts identical; log-probabilities as the
+                    // CLI tests compare them (summation order may differ).
+                    for (x, y) in out.iter().zip(first) {
+                        assert_eq!((&x.text, &x.tgt_ids), (&y.text, &y.tgt_ids));
+                        for (p, q) in x.tgt_logprobs.iter().zip(&y.tgt_logprobs) {
+                            assert!((p - q).abs() < 1e-4, "{p} vs {q}");
+                        }
+                    }
+                    assert_eq!(out.len(), first.len());
+                }
+            }
+        }
+        assert!(reference.unwrap().1 > 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_are_shared_by_the_workers() {
+        assert_eq!(thread_shares(4, 2), [2, 2]);
+        assert_eq!(thread_shares(3, 2), [2, 1]);
+        assert_eq!(thread_shares(16, 3), [6, 5, 5]);
+        assert_eq!(thread_shares(2, 5), [1, 1], "no more workers than threads");
+        assert_eq!(thread_shares(0, 0), [1]);
+        assert_eq!(describe_shares(&[1, 1]), "2 workers × 1 thread");
+        assert_eq!(describe_shares(&[2, 1]), "2 workers × 2+1 threads");
+        assert_eq!(describe_shares(&[4]), "1 worker × 4 threads");
+    }
+
+    #[test]
+    fn workers_return_results_in_task_order_and_the_first_failure() {
+        let squares = run_workers(&[2, 1], 50, |i| Ok(i * i)).unwrap();
+        assert_eq!(squares, (0..50).map(|i| i * i).collect::<Vec<_>>());
+        let err = run_workers(&[1, 1], 50, |i| {
+            if i == 7 {
+                anyhow::bail!("task {i} failed")
+            }
+            Ok(i)
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "task 7 failed");
+        assert!(run_workers(&[1], 0, Ok).unwrap().is_empty());
+    }
 
     #[test]
     fn batches_respect_the_token_budget_and_keep_order() {

@@ -52,6 +52,50 @@ fn bench_random_model_writes_json_report() {
     assert_eq!(report["beam"], 1);
     assert_eq!(report["batch_size"], 2);
     assert!(report["peak_rss_mb"].as_f64().unwrap() > 0.0);
+    // The kernels are reported: the native f32 kernel and the tier.
+    assert_eq!(report["engine"], "native");
+    let isa = report["isa"].as_str().unwrap();
+    assert!(
+        ["avx512", "avx2", "portable"].contains(&isa),
+        "f32 kernel {isa}"
+    );
+    assert!(report["cpu_isa"].is_string(), "{report}");
+    assert!(report["cpu_features"].is_array(), "{report}");
+    assert!(
+        stdout.contains(&format!("kernels    {isa} (tier ")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bench_reports_a_forced_tier_and_the_int8_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
+        .args(["bench", "--random", "opus-mt-ar-en", "--sentences", "2"])
+        .args([
+            "--fixed-new-tokens",
+            "2",
+            "--threads",
+            "2",
+            "--dtype",
+            "int8",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .env("TARJAMA_CPU_ISA", "portable")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["isa"], "portable");
+    assert_eq!(report["cpu_isa"], "portable");
+    assert_eq!(report["dtype"], "int8");
 }
 
 #[test]

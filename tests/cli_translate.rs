@@ -600,3 +600,40 @@ fn a_folder_without_txt_files_is_reported_not_silently_ignored() {
     assert!(o.stdout.is_empty());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no input documents"));
 }
+
+#[test]
+fn forced_portable_kernels_translate_the_same_and_the_summary_names_them() {
+    let base = [
+        "translate",
+        "corpus/kazakhstan-unrest-report.ar.txt",
+        "--model",
+        MODEL,
+        "--out",
+        "-",
+        "--format",
+        "jsonl",
+        "--emit-ids",
+        "--threads",
+        "2",
+    ];
+    let best = run(&base, None, &[("TARJAMA_CPU_ISA", "")]);
+    let portable = run(&base, None, &[("TARJAMA_CPU_ISA", "portable")]);
+    same_translations(&ok(&best), &ok(&portable));
+    let summary = String::from_utf8_lossy(&portable.stderr);
+    assert!(
+        summary.contains("; native f32 on portable, 2 workers × 1 thread"),
+        "{summary}"
+    );
+
+    let one = run(
+        &[&base[..], &["--workers", "1", "--dtype", "int8"]].concat(),
+        None,
+        &[("TARJAMA_CPU_ISA", "portable")],
+    );
+    ok(&one);
+    let summary = String::from_utf8_lossy(&one.stderr);
+    assert!(
+        summary.contains("; native int8 on portable, 1 worker × 2 threads"),
+        "{summary}"
+    );
+}

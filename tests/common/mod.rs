@@ -34,7 +34,13 @@ pub fn run(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> std::pr
         .spawn()
         .unwrap();
     let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    // A command that fails before reading its input (a usage error) closes
+    // the pipe first: that is its answer, not the test's failure.
+    if let Err(e) = pipe.write_all(stdin.unwrap_or_default())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        panic!("writing the child's standard input: {e}");
+    }
     drop(pipe);
     child.wait_with_output().unwrap()
 }

@@ -402,21 +402,33 @@ impl Block<'_> {
     }
 }
 
-/// Records the size of the rayon pool each matrix product ran in, so tests
-/// can check which pool a worker's kernels use.
+/// Records, for each matrix product, the name of the thread it was called
+/// on and the size of the rayon pool it ran in, so tests can check which
+/// pool a worker's kernels use. Tests run in parallel in one process: a
+/// test keeps only the records of its own (named) threads.
 #[cfg(test)]
 pub(crate) mod probe {
     use std::sync::Mutex;
 
-    static POOLS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    static CALLS: Mutex<Vec<(Option<String>, usize)>> = Mutex::new(Vec::new());
 
     pub(super) fn record() {
-        POOLS.lock().unwrap().push(rayon::current_num_threads());
+        let name = std::thread::current().name().map(str::to_owned);
+        CALLS
+            .lock()
+            .unwrap()
+            .push((name, rayon::current_num_threads()));
     }
 
-    /// The pool sizes recorded since the last call.
-    pub(crate) fn take() -> Vec<usize> {
-        std::mem::take(&mut POOLS.lock().unwrap())
+    /// `(thread name, pool size)` of every product since the last call.
+    pub(crate) fn take() -> Vec<(Option<String>, usize)> {
+        std::mem::take(&mut CALLS.lock().unwrap())
+    }
+
+    /// The worker thread model (in `crate::translate`, which owns it).
+    #[test]
+    fn each_worker_runs_its_products_on_its_share_of_the_threads() {
+        crate::translate::worker_pools_test::check(take);
     }
 }
 

@@ -1,0 +1,175 @@
+//! `tarjama info` and the forced kernel tier (`TARJAMA_CPU_ISA`) as the
+//! commands see it: what `info` reports, and that an invalid tier is a clear
+//! usage error (exit 2) for `info`, `translate` and `bench` before any work.
+
+mod common;
+use common::run;
+use serde_json::Value;
+
+const TIERS: [&str; 4] = ["avx512", "avx2-vnni", "avx2", "portable"];
+
+fn info_json(env: &[(&str, &str)]) -> Value {
+    let out = run(&["info", "--json"], None, env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn info_lists_features_tiers_kernels_and_threads() {
+    let out = run(&["info"], None, &[("TARJAMA_CPU_ISA", "")]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with(&format!("tarjama {}", env!("CARGO_PKG_VERSION"))));
+    for tier in TIERS {
+        assert!(text.contains(tier), "{tier} missing:\n{text}");
+    }
+    for line in [
+        "cpu features",
+        "cpu tiers",
+        "selected",
+        "kernels",
+        "threads",
+        "engine",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    assert!(text.contains("avx512f") && text.contains("fma"), "{text}");
+    assert!(
+        text.contains("f32 on ") && text.contains("int8 on "),
+        "{text}"
+    );
+
+    let j = info_json(&[("TARJAMA_CPU_ISA", "")]);
+    let checked = strings(&j["cpu_features_checked"]);
+    let found = strings(&j["cpu_features"]);
+    assert!(found.iter().all(|f| checked.contains(f)), "{j}");
+    let supported = strings(&j["cpu_isa_supported"]);
+    assert_eq!(supported.last().map(String::as_str), Some("portable"));
+    // The tier chosen without the variable is the best supported one.
+    assert_eq!(j["cpu_isa"], supported[0].as_str());
+    assert_eq!(j["cpu_isa_forced"], false);
+    for p in ["f32", "bf16", "int8"] {
+        assert!(j["kernels"][p].is_string(), "{p}: {j}");
+    }
+    let threads = j["threads"].as_u64().unwrap();
+    let shares: Vec<u64> = j["worker_threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert_eq!(shares.iter().sum::<u64>(), threads);
+    assert_eq!(shares.len() as u64, j["workers"].as_u64().unwrap());
+    assert_eq!(j["engine"], "native");
+}
+
+#[test]
+fn a_forced_tier_is_reported_and_sets_every_kernel() {
+    let j = info_json(&[("TARJAMA_CPU_ISA", "portable")]);
+    assert_eq!(j["cpu_isa"], "portable");
+    assert_eq!(j["cpu_isa_forced"], true);
+    for p in ["f32", "bf16", "int8"] {
+        assert_eq!(j["kernels"][p], "portable", "{j}");
+    }
+    let out = run(&["info"], None, &[("TARJAMA_CPU_ISA", "portable")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("portable (forced by TARJAMA_CPU_ISA)"),
+        "{text}"
+    );
+}
+
+/// Exit 2, one message naming the variable, nothing on standard output.
+fn assert_isa_error(out: &std::process::Output, what: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+    assert!(err.contains("TARJAMA_CPU_ISA"), "{what}: {err}");
+    assert!(out.stdout.is_empty(), "{what} wrote output");
+}
+
+#[test]
+fn an_unknown_tier_is_a_usage_error_for_info_translate_and_bench() {
+    let env = [("TARJAMA_CPU_ISA", "bogus")];
+    let out = run(&["info"], None, &env);
+    assert_isa_error(&out, "info");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"bogus\" is not a tier"), "{err}");
+    for tier in TIERS {
+        assert!(err.contains(tier), "the error lists {tier}: {err}");
+    }
+    assert_isa_error(&run(&["info", "--json"], None, &env), "info --json");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let translate = run(
+        &[
+            "translate",
+            "-",
+            "--model",
+            "tests/fixtures/marian",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        Some("جملة أولى.\n".as_bytes()),
+        &env,
+    );
+    assert_isa_error(&translate, "translate");
+    assert!(!out_dir.exists(), "translate wrote files");
+    let translate_stdout = run(
+        &[
+            "translate",
+            "-",
+            "--model",
+            "tests/fixtures/marian",
+            "--out",
+            "-",
+            "--format",
+            "jsonl",
+        ],
+        Some("جملة أولى.\n".as_bytes()),
+        &env,
+    );
+    assert_isa_error(&translate_stdout, "translate --out -");
+
+    let json = dir.path().join("bench.json");
+    let bench = run(
+        &[
+            "bench",
+            "--random",
+            "opus-mt-ar-en",
+            "--sentences",
+            "1",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        None,
+        &env,
+    );
+    assert_isa_error(&bench, "bench");
+    assert!(!json.exists());
+}
+
+#[test]
+fn a_tier_this_cpu_lacks_is_a_usage_error() {
+    let supported = strings(&info_json(&[("TARJAMA_CPU_ISA", "")])["cpu_isa_supported"]);
+    // Nothing to check on a CPU that runs every tier.
+    let Some(missing) = TIERS.iter().find(|t| !supported.iter().any(|s| s == *t)) else {
+        return;
+    };
+    let out = run(&["info"], None, &[("TARJAMA_CPU_ISA", missing)]);
+    assert_isa_error(&out, "info");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lacks"), "{err}");
+}
