@@ -11,7 +11,9 @@
 //! would saturate its i16 pair sums on (q + 128) · w (up to 2 · 255 · 127),
 //! so the kernel instead multiplies |q| by the weights with q's sign
 //! (`vpsignb`): pairs stay within 2 · 127² < 2¹⁵, and `vpmaddwd` widens them
-//! to exact i32 sums — the same integers as VNNI, no saturation.
+//! to exact i32 sums — the same integers as VNNI, no saturation. Its
+//! activations come as |q| and q (two halves of each row, made when they
+//! are quantised), not derived per panel.
 //!
 //! bf16 has no arithmetic below AVX512-BF16: its kernel widens both inputs
 //! to f32 in registers (a 16-bit shift or a mask) and uses f32 FMAs, which
@@ -266,8 +268,6 @@ unsafe fn kernel_i8<const R: usize>(b: &Block, r0: usize, h: usize) {
         let mut iacc = [[_mm256_setzero_si256(); 2]; R];
         let a = b.a.as_ptr().cast::<i32>().add(r0 * b.lda);
         let p = b.panel.as_ptr().cast::<__m256i>().add(h * 2);
-        // (q + 128) as u8, xor 0x80, is q as i8.
-        let flip = _mm256_set1_epi8(0x80u8 as i8);
         let ones = _mm256_set1_epi16(1);
         let pf = h == 0 && r0 == 0;
         for w in 0..b.kw {
@@ -277,8 +277,9 @@ unsafe fn kernel_i8<const R: usize>(b: &Block, r0: usize, h: usize) {
             let w0 = _mm256_load_si256(p.add(w * NR / 8));
             let w1 = _mm256_load_si256(p.add(w * NR / 8 + 1));
             for (r, row) in iacc.iter_mut().enumerate() {
-                let q = _mm256_xor_si256(_mm256_set1_epi32(*a.add(r * b.lda + w)), flip);
-                let mag = _mm256_abs_epi8(q);
+                // Row r holds |q| in words 0..kw and q in kw..2 kw.
+                let mag = _mm256_set1_epi32(*a.add(r * b.lda + w));
+                let q = _mm256_set1_epi32(*a.add(r * b.lda + b.kw + w));
                 let p0 = _mm256_maddubs_epi16(mag, _mm256_sign_epi8(w0, q));
                 let p1 = _mm256_maddubs_epi16(mag, _mm256_sign_epi8(w1, q));
                 row[0] = _mm256_add_epi32(row[0], _mm256_madd_epi16(p0, ones));

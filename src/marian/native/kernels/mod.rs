@@ -249,9 +249,15 @@ impl PackedLinear {
             }
             Precision::Int8 => {
                 let kw = self.kp / 4;
-                let mut a = vec![0u32; m * kw];
+                // VNNI and the portable code take q + 128 (unsigned) and
+                // correct with column sums; the AVX2 kernel without VNNI
+                // takes |q| then q (signed), 2 kw words per row, so that it
+                // need not derive them per panel.
+                let split = kernel == Kernel::Avx2Int8;
+                let lda = if split { 2 * kw } else { kw };
+                let mut a = vec![0u32; m * lda];
                 let mut sa = vec![0f32; m];
-                a.par_chunks_mut(kw)
+                a.par_chunks_mut(lda)
                     .zip(sa.par_iter_mut())
                     .zip(x.par_chunks(self.k))
                     .for_each(|((dst, s), src)| {
@@ -259,16 +265,24 @@ impl PackedLinear {
                         *s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
                         let inv = 1.0 / *s;
                         for (kk, &v) in src.iter().enumerate() {
-                            let q = ((v * inv).round().clamp(-127.0, 127.0) as i32 + 128) as u32;
-                            dst[kk / 4] |= q << (8 * (kk % 4));
+                            let q = (v * inv).round().clamp(-127.0, 127.0) as i32;
+                            let shift = 8 * (kk % 4);
+                            if split {
+                                dst[kk / 4] |= q.unsigned_abs() << shift;
+                                dst[kw + kk / 4] |= (q as u8 as u32) << shift;
+                            } else {
+                                dst[kk / 4] |= ((q + 128) as u32) << shift;
+                            }
                         }
                         // Padding lanes must count as zero: 128 is the
                         // unsigned zero, matched by zero weights.
-                        for kk in src.len()..kw * 4 {
-                            dst[kk / 4] |= 128 << (8 * (kk % 4));
+                        if !split {
+                            for kk in src.len()..kw * 4 {
+                                dst[kk / 4] |= 128 << (8 * (kk % 4));
+                            }
                         }
                     });
-                self.run(kernel, &a, kw, m, &sa, out);
+                self.run(kernel, &a, lda, m, &sa, out);
             }
         }
     }
@@ -370,7 +384,9 @@ impl Block<'_> {
         // the unchecked kernels; their cost is nothing beside the block's
         // rows × 32 × kw multiply-adds.
         assert!(self.rows >= 1 && self.rows <= MR && self.cols >= 1 && self.cols <= NR);
-        assert!(self.a.len() >= (self.rows - 1) * self.lda + self.kw);
+        // The AVX2 int8 kernel reads |q| and q: two kw-word halves per row.
+        let row_words = if kernel == Kernel::Avx2Int8 { 2 * self.kw } else { self.kw };
+        assert!(row_words <= self.lda && self.a.len() >= (self.rows - 1) * self.lda + row_words);
         assert_eq!(self.panel.len(), self.kw * NR);
         assert_eq!(self.panel.as_ptr().align_offset(64), 0, "unaligned panel");
         assert_eq!(self.bias.len(), self.cols);
