@@ -607,7 +607,12 @@ impl RuntimeArgs {
             (EngineArg::Candle, DTypeArg::Int8) => None,
         };
         match backend {
-            Some(b) => Ok((device, b)),
+            Some(b) => {
+                if let Some(c) = b.caveat() {
+                    eprintln!("tarjama: note: {c}");
+                }
+                Ok((device, b))
+            }
             None => {
                 eprintln!(
                     "tarjama: {} has no {} engine; int8 and the native engine run on the CPU only",

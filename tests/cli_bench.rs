@@ -130,3 +130,39 @@ fn bench_reads_sources_and_runs_beam_search() {
     assert_eq!(report["source_tokens"], 9);
     assert_eq!(report["beam"], 2);
 }
+
+#[test]
+fn bf16_without_bf16_kernels_says_so() {
+    // On kernels without bf16 arithmetic (the AVX2 tier), --dtype bf16 runs
+    // at f32 speed: the user is told, not left to find out.
+    let avx2 = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| c.contains(" avx2 ") && c.contains(" fma "))
+        .unwrap_or(false);
+    if !avx2 {
+        return;
+    }
+    let run = |isa: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tarjama"))
+            .env("TARJAMA_CPU_ISA", isa)
+            .args([
+                "bench",
+                "--model",
+                "tests/fixtures/marian",
+                "--dtype",
+                "bf16",
+            ])
+            .args(["--sentences", "2", "--fixed-new-tokens", "2"])
+            .output()
+            .unwrap()
+    };
+    let out = run("avx2");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no bf16 arithmetic"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("bf16 widened to f32"), "{stdout}");
+}

@@ -112,6 +112,23 @@ impl Backend {
         }
     }
 
+    /// What a user should know about this backend on this CPU, when it
+    /// runs but not as its name suggests: bf16 without bf16 arithmetic.
+    pub fn caveat(&self) -> Option<&'static str> {
+        let isa = native::kernels::isa::selected().ok()?;
+        match self {
+            Backend::Native(Precision::Bf16) if isa.kernel(Precision::Bf16) == Kernel::Avx2Bf16 => {
+                Some(
+                    "the selected kernels have no bf16 arithmetic (no AVX512-BF16, or TARJAMA_CPU_ISA \
+                     below avx512): --dtype bf16 widens to f32 \
+                     in the kernels and runs at about f32 speed with bf16's rounding; \
+                     --dtype int8 is the faster reduced precision here",
+                )
+            }
+            _ => None,
+        }
+    }
+
     /// The native kernel this backend's matrix products run on
     /// ("avx512-vnni", "avx2", …), or `None` for candle or when
     /// `TARJAMA_CPU_ISA` is invalid.

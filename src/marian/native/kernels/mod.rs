@@ -385,7 +385,11 @@ impl Block<'_> {
         // rows × 32 × kw multiply-adds.
         assert!(self.rows >= 1 && self.rows <= MR && self.cols >= 1 && self.cols <= NR);
         // The AVX2 int8 kernel reads |q| and q: two kw-word halves per row.
-        let row_words = if kernel == Kernel::Avx2Int8 { 2 * self.kw } else { self.kw };
+        let row_words = if kernel == Kernel::Avx2Int8 {
+            2 * self.kw
+        } else {
+            self.kw
+        };
         assert!(row_words <= self.lda && self.a.len() >= (self.rows - 1) * self.lda + row_words);
         assert_eq!(self.panel.len(), self.kw * NR);
         assert_eq!(self.panel.as_ptr().align_offset(64), 0, "unaligned panel");
