@@ -546,15 +546,14 @@ fn word_alignment(
     (pairs, ns, nt)
 }
 
-/// The thread-model test. It needs the kernels' probe, which is private to
-/// the engine, so the engine's probe module runs it with its recorder
-/// (`marian::native::kernels::probe`).
+/// The thread-model test, on the kernels' probe (`marian::kernel_probe`,
+/// test builds only).
 #[cfg(test)]
-pub(crate) mod worker_pools_test {
+mod worker_pools_test {
     use super::*;
 
-    /// `take` returns `(thread name, rayon pool size)` for every matrix
-    /// product since its last call. Translates the same sentences with
+    /// The probe's `take` returns `(thread name, rayon pool size)` for every
+    /// matrix product since its last call. Translates the same sentences with
     /// 1 thread × 1 worker, 4 threads × 2 workers and 3 threads × 2 workers
     /// and checks that every product ran on a worker's pool, inside a pool
     /// of that worker's share (2 and 2; 2 and 1), never in one of the
@@ -562,7 +561,9 @@ pub(crate) mod worker_pools_test {
     /// threads are named `tarjama-w{w}-{i}`; products on other threads
     /// (other tests running in parallel) are ignored, and no other test
     /// translates through [`Engine::translate`] in this process.
-    pub(crate) fn check(take: fn() -> Vec<(Option<String>, usize)>) {
+    #[test]
+    fn each_worker_runs_its_products_on_its_share_of_the_threads() {
+        let take = crate::marian::kernel_probe::take;
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let opts = EngineOptions {
             beam: Some(2),

@@ -29,6 +29,10 @@ pub use native::kernels::Precision;
 pub use native::kernels::isa::{
     FEATURES as CPU_FEATURES, ISA_VAR, Isa, IsaError, found_features, selected as selected_isa,
 };
+/// Which pool each matrix product ran in, for the worker tests of
+/// [`crate::translate`].
+#[cfg(test)]
+pub(crate) use native::kernels::probe as kernel_probe;
 /// Vector math of the search over logits (log-softmax, row maxima), the
 /// kernels the native engine uses, shared with [`crate::decode`].
 pub(crate) use native::kernels::vecmath as math;

@@ -173,7 +173,9 @@ pub fn selected() -> Result<Isa, IsaError> {
 /// forced one, or (when the variable is invalid) the portable code, which
 /// runs everywhere. Model loading reports the error first.
 pub(crate) fn current() -> Isa {
-    selected().unwrap_or(Isa::Portable)
+    // Called per attention head and per matrix product: one load, no clone.
+    static CURRENT: OnceLock<Isa> = OnceLock::new();
+    *CURRENT.get_or_init(|| selected().unwrap_or(Isa::Portable))
 }
 
 /// The CPU features the kernels look for.

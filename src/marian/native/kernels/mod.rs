@@ -444,12 +444,6 @@ pub(crate) mod probe {
     pub(crate) fn take() -> Vec<(Option<String>, usize)> {
         std::mem::take(&mut CALLS.lock().unwrap())
     }
-
-    /// The worker thread model (in `crate::translate`, which owns it).
-    #[test]
-    fn each_worker_runs_its_products_on_its_share_of_the_threads() {
-        crate::translate::worker_pools_test::check(take);
-    }
 }
 
 #[cfg(test)]
