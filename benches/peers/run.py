@@ -186,7 +186,8 @@ def run_ct2(model_dir, cases, args, isa):
         # CTranslate2's own kernels follow CT2_FORCE_CPU_ISA; the GEMM
         # libraries it calls (oneDNN, MKL) pick their ISA themselves.
         if isa == "AVX2":
-            env["ONEDNN_MAX_CPU_ISA"] = "AVX2"
+            vnni = args.cpu_isa == "avx2-vnni"
+            env["ONEDNN_MAX_CPU_ISA"] = "AVX2_VNNI" if vnni else "AVX2"
             env["MKL_ENABLE_INSTRUCTIONS"] = "AVX2"
     cmd = [sys.executable, __file__, "--ct2-worker", str(model_dir), "--ct2-cases",
            str(cases_file), "--threads", str(args.threads), "--new-tokens", str(args.new_tokens)]
@@ -233,7 +234,7 @@ def main():
     ap.add_argument("--engines", default="tarjama,transformers,ct2")
     ap.add_argument("--tarjama-dtypes", default="f32,bf16,int8",
                     help="tarjama bench --dtype values to run")
-    ap.add_argument("--cpu-isa", choices=["avx512", "avx2"], default=None,
+    ap.add_argument("--cpu-isa", choices=["avx512", "avx2-vnni", "avx2"], default=None,
                     help="force one instruction set on both sides: TARJAMA_CPU_ISA for tarjama; "
                          "CT2_FORCE_CPU_ISA, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS for "
                          "CTranslate2 and its GEMM libraries [default: each picks its best]")
@@ -276,7 +277,8 @@ def main():
             convert_ct2(model_dir, ct2_dir, quant)
             probe = [("probe", sources[:32], 32, 1)]
             speeds = {}
-            for isa in [args.cpu_isa.upper()] if args.cpu_isa else ["AVX512", "AVX2"]:
+            forced = {"avx512": "AVX512", "avx2-vnni": "AVX2", "avx2": "AVX2"}.get(args.cpu_isa)
+            for isa in [forced] if forced else ["AVX512", "AVX2"]:
                 try:
                     _, t, s, _, _ = run_ct2(ct2_dir, probe, args, isa)[0]
                     speeds[isa] = t / s
