@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 mod common;
-use common::run;
+use common::{run, translate_into};
 
 const MODEL: &str = "tests/fixtures/marian";
 
@@ -67,18 +67,7 @@ fn a_broken_config_is_named_and_stops_before_any_output() {
         let dir = tempfile::tempdir().unwrap();
         let model = broken_model(dir.path(), field, value);
         let out = dir.path().join("out");
-        let o = run(
-            &[
-                "translate",
-                "corpus/",
-                "--model",
-                model.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            None,
-            &[],
-        );
+        let o = translate_into("corpus/", &model, &out);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{field}: {err}");
         let named = format!("{}: {want}", model.join("config.json").display());
@@ -125,18 +114,7 @@ fn a_generation_config_id_outside_the_vocabulary_is_named_before_any_output() {
         Value::from(5000),
     );
     let out = dir.path().join("out");
-    let o = run(
-        &[
-            "translate",
-            "corpus/",
-            "--model",
-            model.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-        &[],
-    );
+    let o = translate_into("corpus/", &model, &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     let named = format!(

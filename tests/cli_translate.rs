@@ -15,7 +15,7 @@ fn root() -> &'static Path {
 }
 
 mod common;
-use common::run;
+use common::{run, translate_into};
 
 fn ok(o: &Output) -> String {
     assert!(
@@ -512,18 +512,7 @@ fn a_model_that_fails_to_load_stops_before_any_output() {
     }
     std::fs::write(model.join("model.safetensors"), b"not safetensors").unwrap();
     let out = dir.path().join("out");
-    let o = run(
-        &[
-            "translate",
-            "corpus/",
-            "--model",
-            model.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-        &[],
-    );
+    let o = translate_into("corpus/", &model, &out);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("model.safetensors"));
     assert!(!out.exists());

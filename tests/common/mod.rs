@@ -44,3 +44,23 @@ pub fn run(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> std::pr
     drop(pipe);
     child.wait_with_output().unwrap()
 }
+
+/// `tarjama translate INPUTS --model MODEL --out OUT` (every format).
+pub fn translate_into(
+    inputs: &str,
+    model: &std::path::Path,
+    out: &std::path::Path,
+) -> std::process::Output {
+    run(
+        &[
+            "translate",
+            inputs,
+            "--model",
+            model.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    )
+}
