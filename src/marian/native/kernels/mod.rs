@@ -261,26 +261,12 @@ impl PackedLinear {
                     .zip(sa.par_iter_mut())
                     .zip(x.par_chunks(self.k))
                     .for_each(|((dst, s), src)| {
-                        let amax = src.iter().fold(0f32, |m, v| m.max(v.abs()));
-                        *s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
-                        let inv = 1.0 / *s;
-                        for (kk, &v) in src.iter().enumerate() {
-                            let q = (v * inv).round().clamp(-127.0, 127.0) as i32;
-                            let shift = 8 * (kk % 4);
-                            if split {
-                                dst[kk / 4] |= q.unsigned_abs() << shift;
-                                dst[kw + kk / 4] |= (q as u8 as u32) << shift;
-                            } else {
-                                dst[kk / 4] |= ((q + 128) as u32) << shift;
-                            }
-                        }
-                        // Padding lanes must count as zero: 128 is the
-                        // unsigned zero, matched by zero weights.
-                        if !split {
-                            for kk in src.len()..kw * 4 {
-                                dst[kk / 4] |= 128 << (8 * (kk % 4));
-                            }
-                        }
+                        // SAFETY: u32 words viewed as their bytes; the
+                        // layouts are little-endian (see compile_error above).
+                        let bytes = unsafe {
+                            std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast(), dst.len() * 4)
+                        };
+                        *s = vecmath::quantize_i8(src, bytes, split);
                     });
                 self.run(kernel, &a, lda, m, &sa, out);
             }
