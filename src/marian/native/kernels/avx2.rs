@@ -69,7 +69,13 @@ pub(super) unsafe fn bf16(b: &Block) {
 }
 
 pub(super) unsafe fn vnni(b: &Block) {
-    unsafe { drive!(b, 6, kernel_vnni) }
+    unsafe {
+        match b.rows {
+            1 => kernel_vnni_full::<1>(b),
+            2 => kernel_vnni_full::<2>(b),
+            _ => drive!(b, 6, kernel_vnni),
+        }
+    }
 }
 
 pub(super) unsafe fn int8(b: &Block) {
@@ -259,6 +265,33 @@ unsafe fn kernel_vnni<const R: usize>(b: &Block, r0: usize, h: usize) {
             }
         }
         store_i32(b, r0, h, &iacc, true);
+    }
+}
+
+/// One or two rows over the whole panel, line after line (batch 1), as
+/// [`kernel_f32_full`].
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn kernel_vnni_full<const R: usize>(b: &Block) {
+    unsafe {
+        let mut iacc = [[_mm256_setzero_si256(); 4]; R];
+        let a = b.a.as_ptr().cast::<i32>();
+        let p = b.panel.as_ptr().cast::<__m256i>();
+        for w in 0..b.kw {
+            let wv = [0, 1, 2, 3].map(|o| _mm256_load_si256(p.add(w * NR / 8 + o)));
+            for (r, row) in iacc.iter_mut().enumerate() {
+                let av = _mm256_set1_epi32(*a.add(r * b.lda + w));
+                for (s, &v) in row.iter_mut().zip(&wv) {
+                    *s = _mm256_dpbusd_avx_epi32(*s, av, v);
+                }
+            }
+        }
+        for h in 0..2 {
+            if h * HALF < b.cols {
+                let half: [[__m256i; 2]; R] =
+                    std::array::from_fn(|r| [iacc[r][2 * h], iacc[r][2 * h + 1]]);
+                store_i32(b, 0, h, &half, true);
+            }
+        }
     }
 }
 
