@@ -737,6 +737,9 @@ fn info(args: &InfoArgs) -> io::Result<ExitCode> {
     };
     let threads = default_threads();
     let workers = default_workers(threads);
+    // What `--device cpu` resolves to without --engine/--dtype: candle off
+    // x86-64, so this is not a constant.
+    let default_engine = Backend::default_for(candle_core::DType::F32, &candle_core::Device::Cpu);
     let report = InfoReport {
         version: env!("CARGO_PKG_VERSION"),
         cpu_features_checked: tarjama::marian::CPU_FEATURES.to_vec(),
@@ -755,8 +758,8 @@ fn info(args: &InfoArgs) -> io::Result<ExitCode> {
         threads,
         workers,
         worker_threads: thread_shares(threads, workers),
-        engine: "native",
-        dtype: "f32",
+        engine: default_engine.engine_name(),
+        dtype: default_engine.dtype_name(),
         cuda: cfg!(feature = "cuda"),
     };
     let mut out = io::stdout().lock();
@@ -792,7 +795,7 @@ fn info(args: &InfoArgs) -> io::Result<ExitCode> {
     writeln!(out, "selected      {} ({how})", r.cpu_isa)?;
     let kernels: Vec<String> = PRECISIONS
         .iter()
-        .map(|p| format!("{} on {}", p.name(), isa.kernel(*p).name()))
+        .map(|p| format!("{} on {}", p.name(), r.kernels[p.name()]))
         .collect();
     writeln!(out, "kernels       {}", kernels.join(", "))?;
     writeln!(
