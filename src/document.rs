@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A document split into paragraphs and sentences.
 #[derive(Debug, Clone)]
@@ -50,6 +50,15 @@ pub enum InputError {
         name: String,
         offset: usize,
     },
+    /// More bytes than the limit the run allows.
+    TooLarge {
+        name: String,
+        limit: u64,
+    },
+    /// A FIFO, device or socket: it may never end.
+    NotAFile {
+        name: String,
+    },
 }
 
 impl fmt::Display for InputError {
@@ -61,6 +70,14 @@ impl fmt::Display for InputError {
                 "{name}: not valid UTF-8 (first invalid byte at offset {offset}); \
                  convert it to UTF-8 first (e.g. `iconv -f CP1256 -t UTF-8`)"
             ),
+            InputError::TooLarge { name, limit } => write!(
+                f,
+                "{name}: larger than {limit} bytes (--max-input-bytes); split it or raise the limit"
+            ),
+            InputError::NotAFile { name } => write!(
+                f,
+                "{name}: not a regular file (a FIFO or device); pipe it to `-` instead"
+            ),
         }
     }
 }
@@ -69,7 +86,9 @@ impl std::error::Error for InputError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             InputError::Io { source, .. } => Some(source),
-            InputError::InvalidUtf8 { .. } => None,
+            InputError::InvalidUtf8 { .. }
+            | InputError::TooLarge { .. }
+            | InputError::NotAFile { .. } => None,
         }
     }
 }
@@ -145,19 +164,8 @@ impl Document {
         input: &Input,
         split: fn(String, String) -> Document,
     ) -> Result<Document, InputError> {
-        let name = input.name();
-        let bytes = match input {
-            Input::Stdin => {
-                let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf).map(|_| buf)
-            }
-            Input::File(path) => std::fs::read(path),
-        };
-        let bytes = bytes.map_err(|source| InputError::Io {
-            name: name.clone(),
-            source,
-        })?;
-        Document::from_bytes_with(name, bytes, split)
+        let bytes = read_bytes(input, u64::MAX)?;
+        Document::from_bytes_with(input.name(), bytes, split)
     }
 
     /// Every sentence in reading order, with its paragraph and sentence index.
@@ -225,6 +233,46 @@ fn lines(text: &str, start: usize) -> impl Iterator<Item = Range<usize>> + '_ {
     })
 }
 
+/// The bytes of `input`, at most `limit` of them: a longer input is an
+/// error, found before reading it where the size is known; a FIFO or device
+/// named as a file is refused (standard input is read up to the limit).
+pub fn read_bytes(input: &Input, limit: u64) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
+    let name = input.name();
+    let io = |source| InputError::Io {
+        name: name.clone(),
+        source,
+    };
+    let mut buf = Vec::new();
+    match input {
+        Input::Stdin => {
+            std::io::stdin()
+                .lock()
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+        }
+        Input::File(path) => {
+            let file = std::fs::File::open(path).map_err(io)?;
+            let meta = file.metadata().map_err(io)?;
+            if !meta.is_file() {
+                return Err(InputError::NotAFile { name });
+            }
+            if meta.len() > limit {
+                return Err(InputError::TooLarge { name, limit });
+            }
+            // The file may grow while it is read.
+            file.take(limit.saturating_add(1))
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+        }
+    }
+    if buf.len() as u64 > limit {
+        return Err(InputError::TooLarge { name, limit });
+    }
+    Ok(buf)
+}
+
 /// One thing the user asked to process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -240,50 +288,6 @@ impl Input {
             Input::File(p) => p.display().to_string(),
         }
     }
-}
-
-/// Expands command-line arguments into inputs: `-` is standard input, a
-/// directory contributes its `*.txt` files recursively in sorted order, a file
-/// is taken as it is. A path that cannot be read is returned as an error and
-/// does not stop the others.
-pub fn collect_inputs(args: &[PathBuf]) -> Vec<Result<Input, InputError>> {
-    let mut out = Vec::new();
-    for arg in args {
-        if arg.as_os_str() == "-" {
-            out.push(Ok(Input::Stdin));
-        } else if arg.is_dir() {
-            let walker = walkdir::WalkDir::new(arg)
-                .follow_links(true)
-                .sort_by_file_name();
-            for entry in walker {
-                match entry {
-                    Ok(e) if e.file_type().is_file() && is_txt(e.path()) => {
-                        out.push(Ok(Input::File(e.into_path())))
-                    }
-                    Ok(_) => {}
-                    Err(err) => out.push(Err(InputError::Io {
-                        name: err.path().unwrap_or(arg).display().to_string(),
-                        source: err.into(),
-                    })),
-                }
-            }
-        } else if arg.exists() {
-            out.push(Ok(Input::File(arg.clone())));
-        } else {
-            out.push(Err(InputError::Io {
-                name: arg.display().to_string(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "no such file or directory",
-                ),
-            }));
-        }
-    }
-    out
-}
-
-fn is_txt(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "txt")
 }
 
 #[cfg(test)]

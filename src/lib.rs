@@ -18,9 +18,11 @@
 //! - [`pipeline`]: documents in, bilingual files out (the `translate` job).
 
 pub mod bench;
+pub mod corpus;
 pub mod decode;
 pub mod document;
 pub mod hub;
+pub mod manifest;
 pub mod marian;
 pub mod output;
 pub mod pipeline;

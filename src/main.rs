@@ -8,11 +8,17 @@ use std::process::ExitCode;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
-use tarjama::document::{Document, collect_inputs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tarjama::document::Document;
+use tarjama::manifest::Verdict;
 use tarjama::marian::{Backend, ISA_VAR, Isa, Precision};
 use tarjama::output::Format;
-use tarjama::pipeline::{Destination, InputFormat, JobOptions, Reporter};
-use tarjama::translate::{BatchOptions, Engine, EngineOptions, describe_shares, thread_shares};
+use tarjama::pipeline::{
+    Destination, DocStatus, InputFormat, JobOptions, ModelSource, Reporter, RunError,
+};
+use tarjama::translate::Done;
+use tarjama::translate::{BatchOptions, EngineOptions, describe_shares, thread_shares};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +45,9 @@ enum Command {
     Bench(BenchArgs),
     /// Show the CPU features found, the kernels each precision runs on, and the thread defaults.
     Info(InfoArgs),
+    /// List the documents of an output folder: done, incomplete (files missing) or stale
+    /// (input changed or gone).
+    Status(StatusArgs),
 }
 
 #[derive(clap::Args)]
@@ -155,9 +164,39 @@ struct TranslateArgs {
     /// Redo documents whose outputs are already up to date.
     #[arg(long)]
     force: bool,
+    /// Sentences translated together: documents are admitted whole, in input order, and
+    /// duplicates and lengths are sorted out within the window; memory holds the model,
+    /// the window and one document.
+    #[arg(long, value_name = "N", default_value_t = tarjama::pipeline::DEFAULT_WINDOW as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    window: u64,
+    /// Take only shard I of N (I counted from 0): the documents whose relative path hashes
+    /// to I. N processes (a job array) cover the inputs and share one --out folder.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<tarjama::corpus::Shard>,
+    /// Refuse inputs larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = tarjama::pipeline::DEFAULT_MAX_INPUT_BYTES)]
+    max_input_bytes: u64,
+    /// List on stdout what would be translated and why, without loading the model or
+    /// writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Say on stderr why each document is translated again or skipped.
+    #[arg(long)]
+    explain: bool,
+    /// One line on stderr for every document written.
+    #[arg(long, short)]
+    verbose: bool,
     /// No progress and no summary on stderr (errors are still reported).
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// An output folder of `tarjama translate`.
+    #[arg(value_name = "OUT_DIR")]
+    out: PathBuf,
 }
 
 /// Where and how the network runs (shared by `translate` and `bench`).
@@ -246,6 +285,7 @@ fn main() -> ExitCode {
         Command::Translate(args) => translate(&args),
         Command::Bench(args) => bench(&args),
         Command::Info(args) => info(&args),
+        Command::Status(args) => status(&args),
     };
     match result {
         Ok(code) => code,
@@ -263,7 +303,7 @@ fn segment(args: &SegmentArgs) -> io::Result<ExitCode> {
     let mut out = BufWriter::new(stdout.lock());
     let mut failed = 0usize;
     let mut first_doc = true;
-    for input in collect_inputs(&args.inputs) {
+    for input in tarjama::corpus::inputs(&args.inputs) {
         let doc = match input.and_then(|i| Document::read(&i)) {
             Ok(doc) => doc,
             Err(e) => {
@@ -343,26 +383,31 @@ fn models() -> io::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Progress on stderr: a bar on a terminal, a line every few seconds
-/// otherwise, nothing when quiet.
+/// Progress on stderr: a bar over documents on a terminal (its message
+/// counts sentences and parts of split sentences, so it moves inside a long
+/// document), a line every few seconds otherwise, nothing when quiet.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     plain: bool,
-    done: std::sync::atomic::AtomicUsize,
-    total: std::sync::atomic::AtomicUsize,
+    verbose: bool,
+    documents: AtomicUsize,
+    total: AtomicUsize,
+    sentences: AtomicUsize,
+    parts: AtomicUsize,
+    tokens: AtomicUsize,
     last_line: std::sync::Mutex<std::time::Instant>,
     started: std::time::Instant,
 }
 
 impl Progress {
-    fn new(quiet: bool) -> Progress {
+    fn new(quiet: bool, verbose: bool) -> Progress {
         use std::io::IsTerminal;
         let tty = io::stderr().is_terminal();
         let bar = (!quiet && tty).then(|| {
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} sentences  {per_sec}  ETA {eta}",
+                    "{bar:40} {pos}/{len} documents  {msg}  ETA {eta}",
                 )
                 .expect("valid template"),
             );
@@ -371,52 +416,109 @@ impl Progress {
         Progress {
             bar,
             plain: !quiet && !tty,
-            done: 0.into(),
+            verbose,
+            documents: 0.into(),
             total: 0.into(),
+            sentences: 0.into(),
+            parts: 0.into(),
+            tokens: 0.into(),
             last_line: std::sync::Mutex::new(std::time::Instant::now()),
             started: std::time::Instant::now(),
+        }
+    }
+
+    fn line(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("tarjama: {message}")),
+            None => eprintln!("tarjama: {message}"),
+        }
+    }
+
+    /// Where the run stands, in words.
+    fn state(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        format!(
+            "{} sentences ({} parts), {:.1} target tokens/s",
+            self.sentences.load(Ordering::Relaxed),
+            self.parts.load(Ordering::Relaxed),
+            self.tokens.load(Ordering::Relaxed) as f64 / secs
+        )
+    }
+
+    fn tick(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(self.state());
+        } else if self.plain {
+            let mut last = self.last_line.lock().expect("not poisoned");
+            if last.elapsed().as_secs_f64() >= 5.0 {
+                *last = std::time::Instant::now();
+                eprintln!(
+                    "tarjama: {}/{} documents, {}",
+                    self.documents.load(Ordering::Relaxed),
+                    self.total.load(Ordering::Relaxed),
+                    self.state()
+                );
+            }
         }
     }
 }
 
 impl Reporter for Progress {
     fn warn(&self, message: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(format!("tarjama: {message}")),
-            None => eprintln!("tarjama: {message}"),
-        }
+        self.line(message);
     }
-    fn start(&self, sentences: usize) {
-        use std::sync::atomic::Ordering;
-        self.total.store(sentences, Ordering::Relaxed);
+    fn info(&self, message: &str) {
+        self.line(message);
+    }
+    fn start(&self, documents: usize) {
+        self.total.store(documents, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
-            bar.set_length(sentences as u64);
+            bar.set_length(documents as u64);
             bar.reset_eta();
         }
     }
-    fn advance(&self, sentences: usize) {
-        use std::sync::atomic::Ordering;
-        let done = self.done.fetch_add(sentences, Ordering::Relaxed) + sentences;
+    fn translated(&self, done: Done) {
+        self.sentences.fetch_add(done.sentences, Ordering::Relaxed);
+        self.parts.fetch_add(done.parts, Ordering::Relaxed);
+        self.tokens.fetch_add(done.target_tokens, Ordering::Relaxed);
+        self.tick();
+    }
+    fn document(&self, key: &str, status: DocStatus) {
+        self.documents.fetch_add(1, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
-            bar.inc(sentences as u64);
-        } else if self.plain {
-            let mut last = self.last_line.lock().expect("not poisoned");
-            if last.elapsed().as_secs_f64() >= 5.0 {
-                *last = std::time::Instant::now();
-                let secs = self.started.elapsed().as_secs_f64();
-                eprintln!(
-                    "tarjama: {done}/{} sentences, {:.1} sentences/s",
-                    self.total.load(Ordering::Relaxed),
-                    done as f64 / secs
-                );
-            }
+            bar.inc(1);
         }
+        if self.verbose && status == DocStatus::Written {
+            self.line(&format!("wrote {key}"));
+        }
+        self.tick();
+    }
+    fn planned(&self, key: &str, verdict: &Verdict) {
+        let action = match verdict {
+            Verdict::UpToDate => "skip",
+            _ => "translate",
+        };
+        println!("{action}\t{key}\t{}", verdict.reason());
     }
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The exit status a stop signal asks for (130 SIGINT, 143 SIGTERM), 0 while
+/// none came. A second signal ends the process at once.
+fn stop_on_signals() -> io::Result<Arc<AtomicUsize>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let code = Arc::new(AtomicUsize::new(0));
+    let again = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for (signal, status) in [(SIGINT, 130), (SIGTERM, 143)] {
+        signal_hook::flag::register_conditional_shutdown(signal, status, again.clone())?;
+        signal_hook::flag::register(signal, again.clone())?;
+        signal_hook::flag::register_usize(signal, code.clone(), status as usize)?;
+    }
+    Ok(code)
 }
 
 fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
@@ -434,8 +536,17 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         if formats[0] == Format::Moses {
             return usage("the moses format writes two files; it cannot go to standard output");
         }
+        if args.dry_run || args.shard.is_some() {
+            return usage("--dry-run and --shard need an output folder (--out DIR)");
+        }
     } else if formats.is_empty() {
         formats = Format::ALL.to_vec();
+    }
+    if args.out.exists() && !args.out.is_dir() && !to_stdout {
+        return usage(&format!(
+            "--out {} exists and is not a folder",
+            args.out.display()
+        ));
     }
     if let Err(code) = check_isa() {
         return Ok(code);
@@ -444,14 +555,14 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
     let workers = args
         .workers
         .map_or(default_workers(threads), |w| w as usize);
+    let signal = stop_on_signals()?;
 
-    let reporter = Progress::new(args.quiet);
+    let reporter = Progress::new(args.quiet, args.verbose);
     let spec = tarjama::hub::ModelSpec {
         model: args.model.clone(),
         revision: args.revision.clone(),
         offline: args.offline,
     };
-    // The model must load before any output is written.
     let dir = match tarjama::hub::resolve(&spec) {
         Ok(dir) => dir,
         Err(e) => {
@@ -463,20 +574,16 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let engine_opts = EngineOptions {
-        device,
-        backend,
-        beam: args.beam.map(|b| b as usize),
-        max_new_tokens: args.max_new_tokens,
-        max_source_tokens: args.max_source_tokens.map(|n| n as usize),
-        word_alignment: args.word_alignment,
-    };
-    let engine = match Engine::load(&dir, &engine_opts) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("tarjama: {e:#}");
-            return Ok(ExitCode::from(1));
-        }
+    let model = ModelSource {
+        dir,
+        engine: EngineOptions {
+            device,
+            backend,
+            beam: args.beam.map(|b| b as usize),
+            max_new_tokens: args.max_new_tokens,
+            max_source_tokens: args.max_source_tokens.map(|n| n as usize),
+            word_alignment: args.word_alignment,
+        },
     };
     let job = JobOptions {
         formats,
@@ -493,11 +600,19 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             threads: Some(threads),
             workers,
         },
-        model_mtime: tarjama::pipeline::newest_mtime(&dir),
+        window: args.window as usize,
+        shard: args.shard,
+        max_input_bytes: args.max_input_bytes,
+        dry_run: args.dry_run,
+        explain: args.explain,
     };
-    let summary = match tarjama::pipeline::run(&engine, &args.inputs, &job, &reporter) {
+    let stop = || signal.load(Ordering::Relaxed) != 0;
+    let summary = match tarjama::pipeline::run(&model, &args.inputs, &job, &reporter, &stop) {
         Ok(s) => s,
-        Err(e) => {
+        Err(RunError::Usage(msg)) => return usage(&msg),
+        Err(RunError::Closed) => return Ok(ExitCode::SUCCESS),
+        Err(RunError::Failed(e)) => {
+            reporter.finish();
             eprintln!("tarjama: {e:#}");
             return Ok(ExitCode::from(1));
         }
@@ -510,10 +625,30 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         } else {
             st.worker_threads.clone()
         };
+        if summary.stale_temps_removed > 0 {
+            eprintln!(
+                "tarjama: removed {} temp file(s) left by an interrupted run",
+                summary.stale_temps_removed
+            );
+        }
+        let busy = if summary.busy > 0 {
+            format!(", {} being written by another shard", summary.busy)
+        } else {
+            String::new()
+        };
+        let engine = summary.backend.map_or_else(
+            || "model not loaded".to_string(),
+            |b| engine_label(b, &model.engine.device),
+        );
         eprintln!(
-            "tarjama: {} document(s) translated, {} up to date, {} failed; {} sentences ({} unique), \
+            "tarjama: {}{} document(s) translated, {} up to date{busy}, {} failed; {} sentences ({} unique), \
              {} source / {} target tokens in {:.1} s ({:.1} target tokens/s); {} batches, {:.1}% padding; \
              {}, {}",
+            if summary.interrupted {
+                "interrupted: "
+            } else {
+                ""
+            },
             summary.documents,
             summary.skipped_up_to_date,
             summary.failed.len(),
@@ -526,15 +661,71 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             st.batches,
             100.0 * (st.padded_source_tokens - st.source_tokens) as f64
                 / st.padded_source_tokens.max(1) as f64,
-            engine_label(engine.backend(), &engine_opts.device),
+            engine,
             describe_shares(&shares)
         );
     }
-    Ok(if summary.failed.is_empty() {
+    let code = signal.load(Ordering::Relaxed);
+    Ok(if summary.interrupted && code != 0 {
+        ExitCode::from(code as u8)
+    } else if summary.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `tarjama status OUT_DIR`: one line per recorded document.
+fn status(args: &StatusArgs) -> io::Result<ExitCode> {
+    use tarjama::manifest;
+    if !args.out.join(tarjama::corpus::STATE_DIR).is_dir() {
+        eprintln!(
+            "tarjama: {} holds no tarjama outputs (no {} folder)",
+            args.out.display(),
+            tarjama::corpus::STATE_DIR
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let mut out = BufWriter::new(io::stdout().lock());
+    let (mut done, mut incomplete, mut stale) = (0, 0, 0);
+    for e in manifest::entries(&args.out) {
+        let missing: Vec<&String> = e
+            .files
+            .values()
+            .flatten()
+            .filter(|f| !args.out.join(f).is_file())
+            .collect();
+        let input = std::fs::read(&e.input)
+            .ok()
+            .map(|b| manifest::content_hash(&b));
+        let (state, why) = if input.is_none() {
+            stale += 1;
+            ("stale", format!("input {} is gone", e.input))
+        } else if input.as_ref() != Some(&e.fingerprint.input) {
+            stale += 1;
+            ("stale", format!("input {} changed", e.input))
+        } else if !missing.is_empty() {
+            incomplete += 1;
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            ("incomplete", format!("missing {}", names.join(", ")))
+        } else {
+            done += 1;
+            let formats: Vec<&str> = e.files.keys().map(String::as_str).collect();
+            ("done", formats.join(","))
+        };
+        writeln!(out, "{state}\t{}\t{why}", e.key)?;
+    }
+    out.flush()?;
+    let temps = manifest::temps(&args.out).len();
+    eprintln!(
+        "tarjama: {done} done, {incomplete} incomplete, {stale} stale; {temps} temp file(s); {}",
+        if manifest::locked(&args.out) {
+            "a run is writing now"
+        } else {
+            "no run is writing now"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `native f32 on avx512`, `candle f16 on cuda`: what runs the network.

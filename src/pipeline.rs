@@ -1,20 +1,31 @@
-//! The document-to-files job behind `tarjama translate`: reads the inputs
-//! (skipping and reporting bad ones), pools their sentences into one
-//! [`Engine::translate`] call, turns the results into alignment records and
-//! writes each document's bilingual files. This module owns output naming,
-//! the resume rule (outputs complete and newer than input and model are
-//! kept) and the run summary; it knows nothing of the model's internals.
+//! The document-to-files job behind `tarjama translate`, streaming: the
+//! run's documents ([`crate::corpus`]) are read one at a time, those whose
+//! outputs are up to date ([`crate::manifest`]) are skipped without loading
+//! the model, and the sentences of the others flow through a bounded window
+//! (`window` sentences, whole documents admitted in input order, the last
+//! one possibly in parts) into [`Engine::translate_with`], which dedupes,
+//! sorts and batches within the window. A document's files are written as
+//! soon as its last sentence is translated (temps, then renames, then its
+//! record), so memory holds the model, the window and one document, and an
+//! interrupted run loses at most the documents in flight. This module owns
+//! that loop, its stop rule and the run summary; it knows nothing of the
+//! model's internals.
 
-use std::collections::HashSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Stdout, Write};
+use std::path::PathBuf;
+use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use crate::document::{Document, Input, InputError, collect_inputs};
-use crate::output::{Format, Record, paths, write_atomic};
-use crate::translate::{BatchOptions, Engine, Stats};
+use crate::corpus::{self, Shard, Source, check_inside};
+use crate::document::{Document, read_bytes};
+use crate::manifest::{
+    Entry, Fingerprint, LockMode, OutputDir, Verdict, content_hash, model_identity, verdict,
+};
+use crate::marian::Backend;
+use crate::output::{Format, FormatWriter, Record, Staged, commit};
+use crate::translate::{BatchOptions, Done, Engine, EngineOptions, Interrupted, Stats};
 
 /// How inputs are split into sentences; parsed from and shown as its
 /// [`InputFormat::name`].
@@ -70,10 +81,18 @@ impl std::str::FromStr for InputFormat {
 /// Where outputs go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    /// One set of files per document in this folder.
+    /// One set of files per document below this folder, mirroring the input
+    /// tree.
     Dir(PathBuf),
     /// Everything to standard output, in one format.
     Stdout,
+}
+
+/// The model a run uses, loaded only when a document needs translating.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    pub dir: PathBuf,
+    pub engine: EngineOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -82,205 +101,650 @@ pub struct JobOptions {
     pub destination: Destination,
     pub input_format: InputFormat,
     pub emit_ids: bool,
+    /// Redo documents whose outputs are up to date.
     pub force: bool,
     pub batch: BatchOptions,
-    /// Newest modification time of the model's files (outputs older than it
-    /// are redone).
-    pub model_mtime: Option<SystemTime>,
+    /// Sentences translated together (dedupe and length sorting happen
+    /// within this many); at least 1.
+    pub window: usize,
+    /// This process's share of a job array; the output folder is then
+    /// shared and documents are locked one by one.
+    pub shard: Option<Shard>,
+    /// Larger inputs are refused.
+    pub max_input_bytes: u64,
+    /// Report what would be done ([`Reporter::planned`]); write nothing,
+    /// load no model.
+    pub dry_run: bool,
+    /// Report why each document is (or is not) translated.
+    pub explain: bool,
 }
+
+/// The default `window`: large enough that batches are cut from a mix of
+/// lengths as in a whole-corpus run (benches/NOTES.md, "Window").
+pub const DEFAULT_WINDOW: usize = 8192;
+
+/// The default `max_input_bytes` (256 MiB).
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 256 << 20;
 
 /// What happened to each input.
 #[derive(Debug, Default)]
 pub struct Summary {
+    /// Documents translated and written.
     pub documents: usize,
     pub skipped_up_to_date: usize,
+    /// Documents another process (shard) was writing.
+    pub busy: usize,
     pub failed: Vec<String>,
     pub stats: Stats,
     pub seconds: f64,
+    /// A stop request ended the run early.
+    pub interrupted: bool,
+    /// Temp files of killed runs that were removed.
+    pub stale_temps_removed: usize,
+    /// What ran the network, if a model was loaded.
+    pub backend: Option<Backend>,
+}
+
+/// Why a run could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The request itself is wrong (exit status 2); nothing was done.
+    #[error("{0}")]
+    Usage(String),
+    /// Standard output was closed by its reader.
+    #[error("standard output closed")]
+    Closed,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// What became of one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocStatus {
+    Written,
+    UpToDate,
+    Busy,
+    Failed,
 }
 
 /// Something to tell the user; the CLI decides how (bar, lines, nothing).
 pub trait Reporter: Sync {
     fn warn(&self, message: &str);
-    fn start(&self, sentences: usize);
-    fn advance(&self, sentences: usize);
+    /// `--explain` lines and notes.
+    fn info(&self, message: &str);
+    /// The run covers `documents` documents.
+    fn start(&self, documents: usize);
+    /// A batch finished.
+    fn translated(&self, done: Done);
+    /// A document is finished with.
+    fn document(&self, key: &str, status: DocStatus);
+    /// `--dry-run`: what would happen to `key`.
+    fn planned(&self, key: &str, verdict: &Verdict);
     fn finish(&self);
 }
 
-/// The stem output files of `input` are named after: the file name without
-/// `.txt` and without an `.ar` language tag (`article.ar.txt` gives
-/// `article.html`, `article.ar` / `article.en`); `stdin` for `-`.
-fn stem(input: &Input) -> String {
-    match input {
-        Input::Stdin => "stdin".to_string(),
-        Input::File(p) => {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "document".into());
-            let name = name.strip_suffix(".txt").unwrap_or(&name);
-            let name = name
-                .strip_suffix(".ar")
-                .filter(|s| !s.is_empty())
-                .unwrap_or(name);
-            name.to_string()
-        }
-    }
+/// A document admitted into the window.
+struct Pending {
+    doc: Document,
+    key: String,
+    sentences: usize,
+    /// Sentences already handed to the engine.
+    next: usize,
+    /// Formats to write (all requested, or the missing ones).
+    write: Vec<Format>,
+    files: Option<Vec<FormatWriter<Staged>>>,
+    /// The record to commit after the files (folder destination).
+    entry: Option<Entry>,
+    _lock: Option<crate::manifest::DocLock>,
 }
 
-fn mtime(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+/// The run's state across windows.
+struct Run<'a> {
+    opts: &'a JobOptions,
+    reporter: &'a dyn Reporter,
+    stop: &'a (dyn Fn() -> bool + Sync),
+    out: Option<OutputDir>,
+    stdout: Option<FormatWriter<BufWriter<Stdout>>>,
+    summary: Summary,
+    queued: usize,
+    pending: std::collections::VecDeque<Pending>,
 }
 
-/// Outputs are reusable when every file exists and is newer than both the
-/// input and the model.
-fn up_to_date(files: &[PathBuf], input: &Path, model: Option<SystemTime>) -> bool {
-    let Some(src) = mtime(input) else {
-        return false;
-    };
-    files
+fn suffixes(formats: &[Format]) -> Vec<&'static str> {
+    formats.iter().flat_map(|f| f.suffixes()).copied().collect()
+}
+
+/// The output files of `key` per format, relative to the output folder.
+fn relative_files(key: &str, formats: &[Format]) -> Vec<(String, Vec<String>)> {
+    formats
         .iter()
-        .all(|f| mtime(f).is_some_and(|t| t >= src && model.is_none_or(|m| t >= m)))
+        .map(|f| {
+            let files = f.suffixes().iter().map(|s| format!("{key}.{s}")).collect();
+            (f.name().to_string(), files)
+        })
+        .collect()
 }
 
-/// Translates `inputs` and writes their outputs.
+/// The options of a run that change output bytes, by their CLI names.
+pub fn output_options(engine: &EngineOptions, opts: &JobOptions) -> BTreeMap<String, String> {
+    let or_model = |v: Option<usize>| v.map_or("model".to_string(), |v| v.to_string());
+    [
+        ("beam", or_model(engine.beam)),
+        ("max-new-tokens", or_model(engine.max_new_tokens)),
+        ("max-source-tokens", or_model(engine.max_source_tokens)),
+        ("engine", engine.backend.engine_name().to_string()),
+        ("dtype", engine.backend.dtype_name().to_string()),
+        (
+            "device",
+            if engine.device.is_cpu() {
+                "cpu"
+            } else {
+                "cuda"
+            }
+            .to_string(),
+        ),
+        ("word-alignment", engine.word_alignment.to_string()),
+        ("emit-ids", opts.emit_ids.to_string()),
+        ("input-format", opts.input_format.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Translates the documents `args` name and writes their outputs, calling
+/// `stop` between batches: once it returns true, no new batch starts, the
+/// documents already complete are written, and the summary says
+/// `interrupted`.
 pub fn run(
-    engine: &Engine,
-    inputs: &[PathBuf],
+    model: &ModelSource,
+    args: &[PathBuf],
     opts: &JobOptions,
     reporter: &dyn Reporter,
-) -> Result<Summary> {
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let mut summary = Summary::default();
-    let split: fn(String, String) -> Document = match opts.input_format {
-        InputFormat::Text => Document::parse,
-        InputFormat::Lines => Document::parse_lines,
+    let out_dir = match &opts.destination {
+        Destination::Dir(d) => Some(d.as_path()),
+        Destination::Stdout => None,
     };
-
-    // Read every input; a bad one is reported and skipped.
-    let mut used_stems = HashSet::new();
-    let mut docs: Vec<(Document, Vec<PathBuf>)> = Vec::new();
-    for input in collect_inputs(inputs) {
-        let input = match input {
-            Ok(i) => i,
+    if let Some(d) = out_dir
+        && d.exists()
+        && !d.is_dir()
+    {
+        return Err(RunError::Usage(format!(
+            "--out {} exists and is not a folder",
+            d.display()
+        )));
+    }
+    let plan = corpus::plan(args, opts.shard, out_dir, &suffixes(&opts.formats));
+    if let Some(c) = plan.conflicts.first() {
+        return Err(RunError::Usage(format!(
+            "the output {} would replace the input {}; choose another --out",
+            c.output.display(),
+            c.input.display()
+        )));
+    }
+    if out_dir.is_none()
+        && plan.documents > 1
+        && let Some(f) = opts
+            .formats
+            .iter()
+            .find(|f| matches!(f, Format::Html | Format::Tmx))
+    {
+        return Err(RunError::Usage(format!(
+            "{} to standard output holds one document, and the inputs are {} documents; \
+             use jsonl, tsv or md, or --out DIR",
+            f.name(),
+            plan.documents
+        )));
+    }
+    let mode = if opts.shard.is_some() {
+        LockMode::Shared
+    } else {
+        LockMode::Exclusive
+    };
+    let open = |d: &std::path::Path| {
+        OutputDir::open(d, mode).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => RunError::Usage(e.to_string()),
+            _ => {
+                RunError::Failed(anyhow::Error::new(e).context(format!("opening {}", d.display())))
+            }
+        })
+    };
+    // A folder that does not exist yet holds nothing to resume: it is
+    // created once the model has loaded, so that a model that fails leaves
+    // no trace.
+    let out = match out_dir {
+        Some(d) if !opts.dry_run && (d.exists() || mode == LockMode::Shared) => Some(open(d)?),
+        _ => None,
+    };
+    // Only the resume rule needs the model's identity (a hash of its files).
+    let want = match out_dir {
+        Some(_) => Some(Fingerprint {
+            input: String::new(),
+            model: model_identity(&model.dir)
+                .with_context(|| format!("reading the model in {}", model.dir.display()))?,
+            options: output_options(&model.engine, opts),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }),
+        None => None,
+    };
+    let mut run = Run {
+        opts,
+        reporter,
+        stop,
+        stdout: out_dir.is_none().then(|| {
+            let format = opts.formats[0];
+            // Moses (two files) never goes to standard output.
+            let outs = vec![BufWriter::new(std::io::stdout())];
+            FormatWriter::new(format, outs, true)
+        }),
+        out,
+        summary: Summary::default(),
+        queued: 0,
+        pending: Default::default(),
+    };
+    if let Some(out) = &run.out
+        && out.mode() == LockMode::Exclusive
+    {
+        run.summary.stale_temps_removed = out.remove_stale_temps(None);
+    }
+    reporter.start(plan.documents);
+    let mut engine: Option<Engine> = None;
+    let window = opts.window.max(1);
+    for source in plan.sources() {
+        if stop() {
+            run.summary.interrupted = true;
+            break;
+        }
+        let source = match source {
+            Ok(s) => s,
             Err(e) => {
-                report_failure(&mut summary, reporter, &e);
+                run.fail("", &e.to_string());
                 continue;
             }
         };
-        let mut name = stem(&input);
-        // Two inputs with the same file name must not overwrite each other.
-        let base = name.clone();
-        let mut n = 1;
-        while !used_stems.insert(name.clone()) {
-            n += 1;
-            name = format!("{base}-{n}");
-        }
-        let files: Vec<PathBuf> = match &opts.destination {
-            Destination::Dir(dir) => opts
-                .formats
-                .iter()
-                .flat_map(|&f| paths(dir, &name, f))
-                .collect(),
-            Destination::Stdout => Vec::new(),
-        };
-        if let (Input::File(p), Destination::Dir(_)) = (&input, &opts.destination)
-            && !opts.force
-            && up_to_date(&files, p, opts.model_mtime)
-        {
-            summary.skipped_up_to_date += 1;
+        let Some(pending) = run.admit(source, want.as_ref())? else {
             continue;
+        };
+        // Reading may have blocked (standard input) while a stop came.
+        if stop() {
+            run.summary.interrupted = true;
+            break;
         }
-        match Document::read_with(&input, split) {
-            Ok(doc) => docs.push((doc, files)),
-            Err(e) => report_failure(&mut summary, reporter, &e),
+        if engine.is_none() {
+            let e = Engine::load(&model.dir, &model.engine)?;
+            run.summary.backend = Some(e.backend());
+            engine = Some(e);
+            if let (Some(d), None) = (out_dir, &run.out) {
+                run.out = Some(open(d)?);
+            }
+        }
+        run.queued += pending.sentences;
+        run.pending.push_back(pending);
+        while run.queued >= window && !run.summary.interrupted {
+            run.round(engine.as_ref().expect("loaded"), window)?;
+        }
+        run.write_finished()?;
+    }
+    while !run.pending.is_empty() && !run.summary.interrupted {
+        if stop() {
+            run.summary.interrupted = true;
+            break;
+        }
+        match &engine {
+            Some(e) if run.queued > 0 => run.round(e, window)?,
+            _ => {}
+        }
+        run.write_finished()?;
+    }
+    if let Some(w) = run.stdout.as_mut() {
+        for o in w.outs_mut() {
+            o.flush()
+                .map_err(|e| run_io(e, "writing to standard output"))?;
         }
     }
-
-    if docs.is_empty() && summary.failed.is_empty() && summary.skipped_up_to_date == 0 {
+    reporter.finish();
+    let mut summary = run.summary;
+    summary.seconds = started.elapsed().as_secs_f64();
+    if summary.documents == 0
+        && summary.failed.is_empty()
+        && summary.skipped_up_to_date == 0
+        && summary.busy == 0
+        && !opts.dry_run
+    {
         reporter.warn("no input documents (a directory contributes its *.txt files)");
     }
-    let sentences: Vec<&str> = docs
-        .iter()
-        .flat_map(|(d, _)| d.sentences().map(|s| s.text))
-        .collect();
-    reporter.start(sentences.len());
-    let (translations, stats) =
-        engine.translate(&sentences, &opts.batch, &|n| reporter.advance(n))?;
-    reporter.finish();
-    summary.stats = stats;
-
-    let mut next = translations.into_iter();
-    let mut stdout = std::io::stdout().lock();
-    for (doc, files) in &docs {
-        let records: Vec<Record> = doc
-            .sentences()
-            .map(|s| {
-                let t = next.next().expect("one translation per sentence");
-                Record {
-                    doc: doc.name.clone(),
-                    para: s.para,
-                    sent: s.sent,
-                    start: s.start,
-                    end: s.end,
-                    src: s.text.to_string(),
-                    tgt: t.text,
-                    score: t.score,
-                    src_ids: opts.emit_ids.then_some(t.src_ids),
-                    tgt_ids: opts.emit_ids.then_some(t.tgt_ids),
-                    tgt_logprobs: opts.emit_ids.then_some(t.tgt_logprobs),
-                    alignment: t.alignment.map(|pairs| {
-                        pairs
-                            .iter()
-                            .map(|(i, j)| format!("{i}-{j}"))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    }),
-                }
-            })
-            .collect();
-        let title = doc.name.as_str();
-        match &opts.destination {
-            Destination::Stdout => {
-                for f in &opts.formats {
-                    for content in f.render(title, &records) {
-                        stdout.write_all(content.as_bytes())?;
-                    }
-                }
-            }
-            Destination::Dir(_) => {
-                let contents: Vec<String> = opts
-                    .formats
-                    .iter()
-                    .flat_map(|&f| f.render(title, &records))
-                    .collect();
-                for (path, content) in files.iter().zip(contents) {
-                    if let Err(e) = write_atomic(path, content.as_bytes()) {
-                        let msg = format!("{}: cannot write {}: {e}", doc.name, path.display());
-                        reporter.warn(&msg);
-                        summary.failed.push(msg);
-                    }
-                }
-            }
-        }
-        summary.documents += 1;
-    }
-    stdout.flush()?;
-    summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-fn report_failure(summary: &mut Summary, reporter: &dyn Reporter, e: &InputError) {
-    let msg = format!("skipping {e}");
-    reporter.warn(&msg);
-    summary.failed.push(e.to_string());
+fn run_io(e: std::io::Error, what: &str) -> RunError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        RunError::Closed
+    } else {
+        RunError::Failed(anyhow::Error::new(e).context(what.to_string()))
+    }
 }
 
-/// Newest modification time among the files of a model folder (following
-/// the cache's symlinks), for the resume rule.
-pub fn newest_mtime(dir: &Path) -> Option<SystemTime> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| mtime(&e.ok()?.path()))
-        .max()
+impl Run<'_> {
+    fn fail(&mut self, key: &str, message: &str) {
+        self.reporter.warn(&format!("skipping {message}"));
+        self.summary.failed.push(message.to_string());
+        self.reporter.document(key, DocStatus::Failed);
+    }
+
+    /// Reads `source` and decides what to do with it: `None` when it is
+    /// skipped (up to date, being written by another shard, unreadable, or
+    /// a dry run), else the document to translate.
+    fn admit(
+        &mut self,
+        source: Source,
+        want: Option<&Fingerprint>,
+    ) -> Result<Option<Pending>, RunError> {
+        let opts = self.opts;
+        let key = source.key;
+        let bytes = match read_bytes(&source.input, opts.max_input_bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail(&key, &e.to_string());
+                return Ok(None);
+            }
+        };
+        let name = source.input.name();
+        let mut write = opts.formats.clone();
+        let (mut entry, mut lock) = (None, None);
+        if let (Destination::Dir(root), Some(want)) = (&opts.destination, want) {
+            if let Err(e) = check_inside(root, &key) {
+                self.fail(&key, &format!("{name}: {e}"));
+                return Ok(None);
+            }
+            if let Some(out) = &self.out {
+                match out.lock_document(&key) {
+                    Ok(l) => lock = l,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if opts.explain {
+                            self.reporter.info(&format!("{key}: {e}"));
+                        }
+                        self.summary.busy += 1;
+                        self.reporter.document(&key, DocStatus::Busy);
+                        return Ok(None);
+                    }
+                    Err(e) => {
+                        self.fail(&key, &format!("{name}: cannot lock: {e}"));
+                        return Ok(None);
+                    }
+                }
+                if lock.is_some() {
+                    self.summary.stale_temps_removed += out.remove_stale_temps(Some(&key));
+                }
+            }
+            let fingerprint = Fingerprint {
+                input: content_hash(&bytes),
+                ..want.clone()
+            };
+            let files = relative_files(&key, &opts.formats);
+            let recorded = match &self.out {
+                Some(out) => out.entry(&key),
+                // A dry run reads the records without locking.
+                None => crate::manifest::entry_at(root, &key),
+            };
+            let v = if opts.force {
+                Verdict::Redo("--force".into())
+            } else {
+                verdict(recorded.as_ref(), &fingerprint, &files, root)
+            };
+            if opts.explain {
+                self.reporter.info(&format!("{key}: {}", v.reason()));
+            }
+            if opts.dry_run {
+                self.reporter.planned(&key, &v);
+                return Ok(None);
+            }
+            let mut all_files: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            match &v {
+                Verdict::UpToDate => {
+                    self.summary.skipped_up_to_date += 1;
+                    self.reporter.document(&key, DocStatus::UpToDate);
+                    return Ok(None);
+                }
+                Verdict::Missing(missing) => {
+                    write.retain(|f| missing.iter().any(|m| m == f.name()));
+                    all_files = recorded.map(|e| e.files).unwrap_or_default();
+                }
+                Verdict::Redo(_) => {}
+            }
+            all_files.extend(relative_files(&key, &write));
+            entry = Some(Entry {
+                key: key.clone(),
+                input: name.clone(),
+                fingerprint,
+                files: all_files,
+                sentences: 0,
+            });
+        }
+        let split: fn(String, String) -> Document = match opts.input_format {
+            InputFormat::Text => Document::parse,
+            InputFormat::Lines => Document::parse_lines,
+        };
+        let doc = match Document::from_bytes_with(name, bytes, split) {
+            Ok(d) => d,
+            Err(e) => {
+                self.fail(&key, &e.to_string());
+                return Ok(None);
+            }
+        };
+        let sentences = doc.sentences().count();
+        if let Some(e) = entry.as_mut() {
+            e.sentences = sentences;
+        }
+        Ok(Some(Pending {
+            doc,
+            key,
+            sentences,
+            next: 0,
+            write,
+            files: None,
+            entry,
+            _lock: lock,
+        }))
+    }
+
+    /// Translates the next `window` sentences of the admitted documents (in
+    /// order) and writes their records.
+    fn round(&mut self, engine: &Engine, window: usize) -> Result<(), RunError> {
+        // (document index, first sentence, count)
+        let mut parts: Vec<(usize, usize, usize)> = Vec::new();
+        let mut texts: Vec<&str> = Vec::new();
+        for (i, p) in self.pending.iter().enumerate() {
+            if texts.len() >= window {
+                break;
+            }
+            let n = (p.sentences - p.next).min(window - texts.len());
+            if n == 0 {
+                continue;
+            }
+            texts.extend(p.doc.sentences().skip(p.next).take(n).map(|s| s.text));
+            parts.push((i, p.next, n));
+        }
+        let reporter = self.reporter;
+        let result = engine.translate_with(
+            &texts,
+            &self.opts.batch,
+            &|d| reporter.translated(d),
+            self.stop,
+        );
+        let (translations, stats) = match result {
+            Ok(r) => r,
+            Err(e) if e.is::<Interrupted>() => {
+                self.summary.interrupted = true;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.summary.stats.add(&stats);
+        let mut next = translations.into_iter();
+        for (i, first, n) in parts {
+            let records: Vec<Record> = {
+                let p = &self.pending[i];
+                p.doc
+                    .sentences()
+                    .skip(first)
+                    .take(n)
+                    .zip(next.by_ref())
+                    .map(|(s, t)| record(&p.doc, s, t, self.opts.emit_ids))
+                    .collect()
+            };
+            self.pending[i].next += n;
+            self.queued -= n;
+            self.write_records(i, &records)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `records` of pending document `i`, opening its outputs first.
+    fn write_records(&mut self, i: usize, records: &[Record]) -> Result<(), RunError> {
+        let p = &mut self.pending[i];
+        if let Some(w) = self.stdout.as_mut() {
+            // Rounds take sentences in document order, so a document's
+            // records follow the whole of the one before it; only JSONL, TSV
+            // and Markdown (no tail) go to standard output with several.
+            return write_all(w, &p.doc.name, records, p.next == records.len())
+                .map_err(|e| run_io(e, "writing to standard output"));
+        }
+        let Destination::Dir(root) = &self.opts.destination else {
+            unreachable!("a folder when not standard output")
+        };
+        if p.files.is_none() {
+            let tag = corpus::key_tag(&p.key);
+            let opened: std::io::Result<Vec<FormatWriter<Staged>>> = p
+                .write
+                .iter()
+                .map(|&f| {
+                    let outs = corpus::output_paths(root, &p.key, f.suffixes())
+                        .iter()
+                        .map(|path| Staged::new(path, &tag))
+                        .collect::<std::io::Result<Vec<_>>>()?;
+                    let mut w = FormatWriter::new(f, outs, false);
+                    w.begin(&p.doc.name)?;
+                    Ok(w)
+                })
+                .collect();
+            match opened {
+                Ok(w) => p.files = Some(w),
+                Err(e) => {
+                    let msg = format!("{}: cannot write its outputs: {e}", p.doc.name);
+                    p.write.clear();
+                    p.files = Some(Vec::new());
+                    p.entry = None;
+                    self.summary.failed.push(msg.clone());
+                    self.reporter.warn(&msg);
+                    return Ok(());
+                }
+            }
+        }
+        let files = p.files.as_mut().expect("opened");
+        let written = files
+            .iter_mut()
+            .try_for_each(|w| records.iter().try_for_each(|r| w.record(r)));
+        if let Err(e) = written {
+            let msg = format!("{}: cannot write its outputs: {e}", p.doc.name);
+            files.clear();
+            p.entry = None;
+            self.summary.failed.push(msg.clone());
+            self.reporter.warn(&msg);
+        }
+        Ok(())
+    }
+
+    /// Finishes the documents at the front whose every sentence is written.
+    fn write_finished(&mut self) -> Result<(), RunError> {
+        while self.pending.front().is_some_and(|p| p.next == p.sentences) {
+            if self.pending[0].files.is_none() && self.stdout.is_none() {
+                // A document without sentences still gets its (empty) files.
+                self.write_records(0, &[])?;
+            }
+            let p = self.pending.pop_front().expect("checked");
+            if let Some(w) = self.stdout.as_mut() {
+                if p.sentences == 0 {
+                    write_all(w, &p.doc.name, &[], true)
+                        .map_err(|e| run_io(e, "writing to standard output"))?;
+                }
+                w.end()
+                    .map_err(|e| run_io(e, "writing to standard output"))?;
+                self.summary.documents += 1;
+                self.reporter.document(&p.key, DocStatus::Written);
+                continue;
+            }
+            let Some(entry) = p.entry else {
+                // Its failure is already reported; temps go with the writers.
+                self.reporter.document(&p.key, DocStatus::Failed);
+                continue;
+            };
+            let out = self.out.as_ref().expect("a folder destination is open");
+            let committed = (|| -> std::io::Result<()> {
+                let mut staged = Vec::new();
+                for mut w in p.files.unwrap_or_default() {
+                    w.end()?;
+                    staged.extend(w.into_inner());
+                }
+                staged.push(out.stage_entry(&entry)?);
+                commit(staged)
+            })();
+            match committed {
+                Ok(()) => {
+                    self.summary.documents += 1;
+                    self.reporter.document(&p.key, DocStatus::Written);
+                }
+                Err(e) => {
+                    let msg = format!("{}: cannot write its outputs: {e}", p.doc.name);
+                    self.summary.failed.push(msg.clone());
+                    self.reporter.warn(&msg);
+                    self.reporter.document(&p.key, DocStatus::Failed);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a document's `records` to the stream; `begin` starts it.
+fn write_all(
+    w: &mut FormatWriter<BufWriter<Stdout>>,
+    title: &str,
+    records: &[Record],
+    begin: bool,
+) -> std::io::Result<()> {
+    if begin {
+        w.begin(title)?;
+    }
+    records.iter().try_for_each(|r| w.record(r))
+}
+
+fn record(
+    doc: &Document,
+    s: crate::document::SentenceRef<'_>,
+    t: crate::translate::Translation,
+    emit_ids: bool,
+) -> Record {
+    Record {
+        doc: doc.name.clone(),
+        para: s.para,
+        sent: s.sent,
+        start: s.start,
+        end: s.end,
+        src: s.text.to_string(),
+        tgt: t.text,
+        score: t.score,
+        src_ids: emit_ids.then_some(t.src_ids),
+        tgt_ids: emit_ids.then_some(t.tgt_ids),
+        tgt_logprobs: emit_ids.then_some(t.tgt_logprobs),
+        alignment: t.alignment.map(|pairs| {
+            pairs
+                .iter()
+                .map(|(i, j)| format!("{i}-{j}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
+    }
 }

@@ -154,11 +154,44 @@ pub struct Stats {
     pub source_tokens: usize,
     /// Source positions in batches, padding included.
     pub padded_source_tokens: usize,
+    /// Tokens generated (each distinct sentence once).
     pub target_tokens: usize,
     /// The rayon pool size of each worker that ran (see [`thread_shares`]);
     /// empty when there was nothing to translate.
     pub worker_threads: Vec<usize>,
 }
+
+impl Stats {
+    /// Adds the statistics of another call (another window of sentences).
+    pub fn add(&mut self, other: &Stats) {
+        self.sentences += other.sentences;
+        self.unique += other.unique;
+        self.jobs += other.jobs;
+        self.batches += other.batches;
+        self.source_tokens += other.source_tokens;
+        self.padded_source_tokens += other.padded_source_tokens;
+        self.target_tokens += other.target_tokens;
+        if !other.worker_threads.is_empty() {
+            self.worker_threads = other.worker_threads.clone();
+        }
+    }
+}
+
+/// What one finished batch completed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Done {
+    /// Source sentences (duplicates included) whose every part is now done.
+    pub sentences: usize,
+    /// Parts (pieces of split sentences, or whole sentences) in the batch.
+    pub parts: usize,
+    /// Tokens the batch generated.
+    pub target_tokens: usize,
+}
+
+/// [`Engine::translate_with`] was stopped before finishing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
 
 /// A loaded model with its tokenizer and search settings.
 pub struct Engine {
@@ -216,6 +249,20 @@ impl Engine {
         opts: &BatchOptions,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<(Vec<Translation>, Stats)> {
+        self.translate_with(sentences, opts, &|d: Done| progress(d.sentences), &|| false)
+    }
+
+    /// [`Engine::translate`] reporting every finished batch as [`Done`]
+    /// (so that progress moves during a sentence split into parts), and
+    /// checking `stop` before each batch: once it returns true no batch
+    /// starts and the call fails with [`Interrupted`].
+    pub fn translate_with(
+        &self,
+        sentences: &[&str],
+        opts: &BatchOptions,
+        progress: &(dyn Fn(Done) + Sync),
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Result<(Vec<Translation>, Stats)> {
         // Distinct sentences, in first-seen order, and how often each occurs.
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut unique: Vec<&str> = Vec::new();
@@ -271,6 +318,9 @@ impl Engine {
             n.into_iter().map(AtomicUsize::new).collect()
         };
         let run = |batch: &Vec<usize>| -> Result<Vec<(usize, Hypothesis)>> {
+            if stop() {
+                return Err(Interrupted.into());
+            }
             let sources: Vec<Vec<u32>> = batch.iter().map(|&j| jobs[j].1.clone()).collect();
             let hyps = generate(&self.model, &sources, &self.generation)?;
             let done: usize = batch
@@ -278,7 +328,12 @@ impl Engine {
                 .filter(|&&j| parts_left[jobs[j].0].fetch_sub(1, Ordering::Relaxed) == 1)
                 .map(|&j| count[jobs[j].0])
                 .sum();
-            progress(done);
+            let hyp_tokens = hyps.iter().map(|h| h.ids.len()).sum();
+            progress(Done {
+                sentences: done,
+                parts: batch.len(),
+                target_tokens: hyp_tokens,
+            });
             Ok(batch.iter().copied().zip(hyps).collect())
         };
         // A worker with no batch to take would hold threads idle: fewer
@@ -315,7 +370,7 @@ impl Engine {
                 self.assemble(&parts)
             })
             .collect::<Result<_>>()?;
-        stats.target_tokens = slot.iter().map(|&u| translations[u].tgt_ids.len()).sum();
+        stats.target_tokens = translations.iter().map(|t| t.tgt_ids.len()).sum();
         Ok((
             slot.iter().map(|&u| translations[u].clone()).collect(),
             stats,

@@ -326,68 +326,6 @@ fn duplicate_sentences_are_translated_once_and_stdin_stdout_work() {
     assert!(err.contains("4 sentences (2 unique)"), "{err}");
 }
 
-fn mtimes(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (e.path(), e.metadata().unwrap().modified().unwrap())
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-#[test]
-fn rerun_skips_up_to_date_documents_and_redoes_changed_incomplete_or_forced_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("a.txt");
-    std::fs::write(&input, "جملة أولى. جملة ثانية.\n").unwrap();
-    let out = dir.path().join("out");
-    let (i, o) = (input.to_str().unwrap(), out.to_str().unwrap());
-    let args = [
-        "translate",
-        i,
-        "--model",
-        MODEL,
-        "--out",
-        o,
-        "--format",
-        "jsonl,tmx",
-    ];
-    let first = run(&args, None, &[]);
-    ok(&first);
-    let before = mtimes(&out);
-    assert_eq!(before.len(), 2);
-    std::thread::sleep(std::time::Duration::from_millis(20));
-
-    let again = run(&args, None, &[]);
-    ok(&again);
-    assert!(
-        String::from_utf8_lossy(&again.stderr).contains("0 document(s) translated, 1 up to date")
-    );
-    assert_eq!(mtimes(&out), before, "nothing rewritten");
-
-    ok(&run(&[&args[..], &["--force"]].concat(), None, &[]));
-    assert_ne!(mtimes(&out), before, "--force redoes");
-
-    std::fs::remove_file(out.join("a.tmx")).unwrap();
-    let partial = run(&args, None, &[]);
-    ok(&partial);
-    assert!(String::from_utf8_lossy(&partial.stderr).contains("1 document(s) translated"));
-    assert!(out.join("a.tmx").exists());
-
-    // An input edited after its outputs were written is redone.
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    std::fs::write(&input, "جملة جديدة.\n").unwrap();
-    let edited = run(&args, None, &[]);
-    ok(&edited);
-    assert!(String::from_utf8_lossy(&edited.stderr).contains("1 document(s) translated"));
-    let recs = jsonl(&std::fs::read_to_string(out.join("a.jsonl")).unwrap());
-    assert_eq!(recs.len(), 1);
-    assert_eq!(recs[0]["src"], "جملة جديدة.");
-}
-
 #[test]
 fn a_bad_file_among_good_ones_is_reported_skipped_and_fails_the_run_at_the_end() {
     let dir = tempfile::tempdir().unwrap();
