@@ -128,7 +128,7 @@ pub fn describe_shares(shares: &[usize]) -> String {
 }
 
 /// The translation of one source sentence.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Translation {
     pub text: String,
     /// Mean log-probability per generated token (length-normalised score).
@@ -355,26 +355,37 @@ impl Engine {
         for (j, (u, _)) in jobs.iter().enumerate() {
             parts_of[*u].push(j);
         }
-        let translations: Vec<Translation> = parts_of
+        // Each hypothesis is dropped as soon as its sentence is assembled, so
+        // that a window's results are not held twice.
+        let mut translations: Vec<Translation> = parts_of
             .iter()
             .map(|parts| {
+                let hyps: Vec<Hypothesis> = parts
+                    .iter()
+                    .map(|&j| hyp_of_job[j].take().expect("every job ran"))
+                    .collect();
                 let parts: Vec<(&[u32], &Hypothesis)> = parts
                     .iter()
-                    .map(|&j| {
-                        (
-                            jobs[j].1.as_slice(),
-                            hyp_of_job[j].as_ref().expect("every job ran"),
-                        )
-                    })
+                    .zip(&hyps)
+                    .map(|(&j, h)| (jobs[j].1.as_slice(), h))
                     .collect();
                 self.assemble(&parts)
             })
             .collect::<Result<_>>()?;
+        drop(jobs);
         stats.target_tokens = translations.iter().map(|t| t.tgt_ids.len()).sum();
-        Ok((
-            slot.iter().map(|&u| translations[u].clone()).collect(),
-            stats,
-        ))
+        // The last occurrence of a sentence takes its translation, earlier
+        // duplicates a copy.
+        let mut out: Vec<Option<Translation>> = vec![None; slot.len()];
+        for (i, &u) in slot.iter().enumerate().rev() {
+            count[u] -= 1;
+            out[i] = Some(if count[u] == 0 {
+                std::mem::take(&mut translations[u])
+            } else {
+                translations[u].clone()
+            });
+        }
+        Ok((out.into_iter().map(|t| t.expect("filled")).collect(), stats))
     }
 
     /// `ids` (the encoding of `text`) as parts that fit the source limit;

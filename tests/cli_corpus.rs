@@ -168,7 +168,14 @@ fn outputs_are_identical_for_any_window_threads_workers_and_batch_size() {
         &["--window", "1"][..],
         &["--window", "5", "--threads", "2", "--workers", "2"],
         &["--window", "7", "--batch-tokens", "64", "--threads", "1"],
-        &["--window", "3", "--batch-tokens", "100000", "--workers", "1"],
+        &[
+            "--window",
+            "3",
+            "--batch-tokens",
+            "100000",
+            "--workers",
+            "1",
+        ],
     ]
     .iter()
     .enumerate()
@@ -317,28 +324,30 @@ fn signal(child: &std::process::Child, sig: &str) {
 }
 
 #[test]
-fn sigint_finishes_written_documents_exits_130_and_the_rerun_does_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let docs = make_docs(dir.path(), "in", 5);
-    let out = dir.path().join("out");
-    let reference = dir.path().join("ref");
-    ok(&translate(&[&dir.path().join("in")], &reference, &["-q"]));
+fn sigint_and_sigterm_finish_written_documents_exit_130_143_and_the_rerun_does_the_rest() {
+    for (sig, code) in [("-INT", 130), ("-TERM", 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = make_docs(dir.path(), "in", 5);
+        let out = dir.path().join("out");
+        let reference = dir.path().join("ref");
+        ok(&translate(&[&dir.path().join("in")], &reference, &["-q"]));
 
-    let mut child = held_run(&docs[..3], &out, 3);
-    signal(&child, "-INT");
-    drop(child.stdin.take());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    assert!(temps(&out).is_empty(), "{:?}", temps(&out));
-    let got = tree(&out);
-    assert_eq!(got.len(), 3 * 7, "three documents, no stdin outputs");
-    for (p, bytes) in &got {
-        assert_eq!(&reference_bytes(&reference, p), bytes, "{}", p.display());
+        let mut child = held_run(&docs[..3], &out, 3);
+        signal(&child, sig);
+        drop(child.stdin.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "{sig}");
+        assert!(temps(&out).is_empty(), "{:?}", temps(&out));
+        let got = tree(&out);
+        assert_eq!(got.len(), 3 * 7, "three documents, no stdin outputs");
+        for (p, bytes) in &got {
+            assert_eq!(&reference_bytes(&reference, p), bytes, "{}", p.display());
+        }
+        let rerun = translate(&[&dir.path().join("in")], &out, &[]);
+        ok(&rerun);
+        assert_eq!(counts(&err(&rerun)), (2, 3));
+        assert_eq!(tree(&out), tree(&reference));
     }
-    let rerun = translate(&[&dir.path().join("in")], &out, &[]);
-    ok(&rerun);
-    assert_eq!(counts(&err(&rerun)), (2, 3));
-    assert_eq!(tree(&out), tree(&reference));
 }
 
 fn reference_bytes(reference: &Path, rel: &Path) -> Vec<u8> {
