@@ -80,10 +80,61 @@ pub fn key_tag(key: &str) -> String {
 /// The stem output files are named after: the file name without `.txt` and
 /// without an `.ar` language tag (`article.ar.txt` gives `article`).
 fn stem(name: &str) -> &str {
-    let name = name.strip_suffix(".txt").unwrap_or(name);
-    name.strip_suffix(".ar")
-        .filter(|s| !s.is_empty())
-        .unwrap_or(name)
+    let strip = |name: &str, suffix: &str| -> Option<usize> {
+        let cut = name.len().checked_sub(suffix.len())?;
+        (cut > 0 && name.is_char_boundary(cut) && name[cut..].eq_ignore_ascii_case(suffix))
+            .then_some(cut)
+    };
+    let name = &name[..strip(name, ".txt").unwrap_or(name.len())];
+    &name[..strip(name, ".ar").unwrap_or(name.len())]
+}
+
+/// Which files of an input folder are documents: `*.txt` by default, or
+/// the `--glob` patterns (matched against the file name and against the
+/// path relative to the folder, ASCII case ignored; `!PATTERN` excludes).
+/// Files named directly are always taken.
+#[derive(Debug, Clone)]
+pub struct FileFilter {
+    include: globset::GlobSet,
+    exclude: globset::GlobSet,
+}
+
+impl Default for FileFilter {
+    fn default() -> Self {
+        FileFilter::new(&[]).expect("the default pattern is valid")
+    }
+}
+
+impl FileFilter {
+    pub fn new(patterns: &[String]) -> Result<FileFilter, String> {
+        let build = |pats: Vec<&str>| -> Result<globset::GlobSet, String> {
+            let mut set = globset::GlobSetBuilder::new();
+            for p in pats {
+                let glob = globset::GlobBuilder::new(p)
+                    .case_insensitive(true)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| format!("--glob {p:?}: {e}"))?;
+                set.add(glob);
+            }
+            set.build().map_err(|e| e.to_string())
+        };
+        let (excl, incl): (Vec<&str>, Vec<&str>) = patterns
+            .iter()
+            .map(String::as_str)
+            .partition(|p| p.starts_with('!'));
+        let incl = if incl.is_empty() { vec!["*.txt"] } else { incl };
+        Ok(FileFilter {
+            include: build(incl)?,
+            exclude: build(excl.iter().map(|p| &p[1..]).collect())?,
+        })
+    }
+
+    fn matches(&self, rel: &Path) -> bool {
+        let name = Path::new(rel.file_name().unwrap_or_default());
+        let any = |set: &globset::GlobSet| set.is_match(name) || set.is_match(rel);
+        any(&self.include) && !any(&self.exclude)
+    }
 }
 
 /// An output would replace an input.
@@ -97,6 +148,7 @@ pub struct Conflict {
 #[derive(Debug)]
 pub struct Plan {
     args: Vec<PathBuf>,
+    filter: FileFilter,
     shard: Option<Shard>,
     /// Key hashes shared by inputs that are different files.
     colliding: HashSet<u64>,
@@ -119,59 +171,68 @@ struct Found {
 /// Every file the arguments name, in order: `-`, files as given, and the
 /// `*.txt` files of folders recursively in sorted order (symlinks followed,
 /// the state folder skipped). Errors do not stop the walk.
-fn walk(args: &[PathBuf]) -> impl Iterator<Item = Result<Option<Found>, InputError>> + '_ {
-    args.iter().flat_map(|arg| -> Box<dyn Iterator<Item = _>> {
-        if arg.as_os_str() == "-" {
-            return Box::new(std::iter::once(Ok(None)));
-        }
-        if arg.is_dir() {
-            let walker = walkdir::WalkDir::new(arg)
-                .follow_links(true)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_entry(|e| e.depth() == 0 || e.file_name() != STATE_DIR);
-            return Box::new(walker.filter_map(move |entry| match entry {
-                Ok(e) if e.file_type().is_file() && is_txt(e.path()) => {
-                    let rel = e.path().strip_prefix(arg).unwrap_or(e.path()).to_path_buf();
-                    Some(Ok(Some(Found {
-                        path: e.into_path(),
-                        rel,
-                    })))
-                }
-                Ok(_) => None,
-                Err(err) => Some(Err(InputError::Io {
-                    name: err.path().unwrap_or(arg).display().to_string(),
-                    source: err.into(),
-                })),
-            }));
-        }
-        if arg.exists() || arg.symlink_metadata().is_ok() {
-            let rel = PathBuf::from(arg.file_name().unwrap_or(arg.as_os_str()));
-            return Box::new(std::iter::once(Ok(Some(Found {
-                path: arg.clone(),
-                rel,
-            }))));
-        }
-        Box::new(std::iter::once(Err(InputError::Io {
-            name: arg.display().to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
-        })))
-    })
+fn walk<'a>(
+    args: &'a [PathBuf],
+    filter: &'a FileFilter,
+) -> impl Iterator<Item = Result<Option<Found>, InputError>> + 'a {
+    args.iter()
+        .flat_map(move |arg| -> Box<dyn Iterator<Item = _>> {
+            if arg.as_os_str() == "-" {
+                return Box::new(std::iter::once(Ok(None)));
+            }
+            if arg.is_dir() {
+                let walker = walkdir::WalkDir::new(arg)
+                    .follow_links(true)
+                    .sort_by_file_name()
+                    .into_iter()
+                    .filter_entry(|e| e.depth() == 0 || e.file_name() != STATE_DIR);
+                return Box::new(walker.filter_map(move |entry| match entry {
+                    Ok(e)
+                        if e.file_type().is_file()
+                            && filter.matches(e.path().strip_prefix(arg).unwrap_or(e.path())) =>
+                    {
+                        let rel = e.path().strip_prefix(arg).unwrap_or(e.path()).to_path_buf();
+                        Some(Ok(Some(Found {
+                            path: e.into_path(),
+                            rel,
+                        })))
+                    }
+                    Ok(_) => None,
+                    Err(err) => Some(Err(InputError::Io {
+                        name: err.path().unwrap_or(arg).display().to_string(),
+                        source: err.into(),
+                    })),
+                }));
+            }
+            if arg.exists() || arg.symlink_metadata().is_ok() {
+                let rel = PathBuf::from(arg.file_name().unwrap_or(arg.as_os_str()));
+                return Box::new(std::iter::once(Ok(Some(Found {
+                    path: arg.clone(),
+                    rel,
+                }))));
+            }
+            Box::new(std::iter::once(Err(InputError::Io {
+                name: arg.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory",
+                ),
+            })))
+        })
 }
 
 /// Every input the arguments name, lazily and in order (no planning: for
 /// readers such as `segment` that write no files).
-pub fn inputs(args: &[PathBuf]) -> impl Iterator<Item = Result<Input, InputError>> + '_ {
-    walk(args).map(|found| {
+pub fn inputs<'a>(
+    args: &'a [PathBuf],
+    filter: &'a FileFilter,
+) -> impl Iterator<Item = Result<Input, InputError>> + 'a {
+    walk(args, filter).map(|found| {
         found.map(|f| match f {
             None => Input::Stdin,
             Some(f) => Input::File(f.path),
         })
     })
-}
-
-fn is_txt(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "txt")
 }
 
 /// The key of a file at `rel` below its argument: plain components only
@@ -206,7 +267,13 @@ fn canonical(p: &Path) -> PathBuf {
 /// an explicitly named input file (walked inputs are `*.txt`, a name no
 /// output has; a symlink in the output tree is replaced, never written
 /// through).
-pub fn plan(args: &[PathBuf], shard: Option<Shard>, out: Option<&Path>, suffixes: &[&str]) -> Plan {
+pub fn plan(
+    args: &[PathBuf],
+    filter: &FileFilter,
+    shard: Option<Shard>,
+    out: Option<&Path>,
+    suffixes: &[&str],
+) -> Plan {
     // Explicitly named files, by their canonical folder and file name.
     let named: Vec<(PathBuf, OsString, PathBuf)> = args
         .iter()
@@ -223,6 +290,7 @@ pub fn plan(args: &[PathBuf], shard: Option<Shard>, out: Option<&Path>, suffixes
     let mut first: HashMap<u64, u64> = HashMap::new();
     let mut plan = Plan {
         args: args.to_vec(),
+        filter: filter.clone(),
         shard,
         colliding: HashSet::new(),
         repeated: HashSet::new(),
@@ -230,7 +298,7 @@ pub fn plan(args: &[PathBuf], shard: Option<Shard>, out: Option<&Path>, suffixes
         conflicts: Vec::new(),
     };
     let mut seen_stdin = false;
-    for found in walk(args).flatten() {
+    for found in walk(args, filter).flatten() {
         let (key, path_id) = match &found {
             None if seen_stdin => continue,
             None => {
@@ -288,7 +356,7 @@ impl Plan {
     pub fn sources(&self) -> impl Iterator<Item = Result<Source, InputError>> + '_ {
         let mut taken: HashSet<u64> = HashSet::new();
         let mut seen_stdin = false;
-        walk(&self.args).filter_map(move |found| {
+        walk(&self.args, &self.filter).filter_map(move |found| {
             let found = match found {
                 Ok(f) => f,
                 Err(e) => return Some(Err(e)),
@@ -387,6 +455,27 @@ mod tests {
         assert_eq!(key_of(Path::new(".ar.txt")), ".ar");
         assert_eq!(key_of(Path::new("../x/./b.txt")), "x/b");
         assert_eq!(key_of(Path::new("/abs/c.txt")), "abs/c");
+        assert_eq!(key_of(Path::new("NEWS.AR.TXT")), "NEWS");
+        assert_eq!(key_of(Path::new(".txt")), ".txt");
+    }
+
+    #[test]
+    fn folders_take_txt_in_any_case_or_the_globs() {
+        let default = FileFilter::default();
+        for (p, want) in [
+            ("a.txt", true),
+            ("b/A.TXT", true),
+            ("c.md", false),
+            ("txt", false),
+        ] {
+            assert_eq!(default.matches(Path::new(p)), want, "{p}");
+        }
+        let globs = FileFilter::new(&["*.md".into(), "news/**".into(), "!*draft*".into()]).unwrap();
+        assert!(globs.matches(Path::new("x/y.MD")));
+        assert!(globs.matches(Path::new("news/2024/a.html")));
+        assert!(!globs.matches(Path::new("a.txt")));
+        assert!(!globs.matches(Path::new("x/draft-1.md")));
+        assert!(FileFilter::new(&["a[".into()]).is_err());
     }
 
     #[test]

@@ -1,24 +1,35 @@
 //! The document model: a document's original text, split into paragraphs
 //! (lines that hold more than white space) and sentences, every one of them a
 //! byte range into the original text. This module owns reading input bytes
-//! (UTF-8 validation with the offset of the first bad byte, BOM, CRLF and lone
-//! CR line endings) and the guarantee that the original bytes can be rebuilt
-//! from the sentences and the gaps between them; where sentences end inside a
-//! line is [`crate::segment`]'s business.
+//! and decoding them (UTF-8 validated strictly with the offset of the first
+//! bad byte, UTF-16 by its byte-order mark, legacy Arabic encodings such as
+//! Windows-1256 detected by `chardetng` and decoded by `encoding_rs`; BOM,
+//! CRLF and lone CR line endings), sentence offsets in the original file's
+//! bytes whatever its encoding, and the guarantee that the decoded text can
+//! be rebuilt from the sentences and the gaps between them; where sentences
+//! end inside a line is [`crate::segment`]'s business.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
+
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 
 /// A document split into paragraphs and sentences.
 #[derive(Debug, Clone)]
 pub struct Document {
     /// Where the document came from, as the user named it (`-` for stdin).
     pub name: String,
-    /// The original text, byte for byte (a leading BOM included: offsets are
-    /// file offsets, the BOM is simply never part of a sentence).
+    /// The text, decoded: for UTF-8 input the original byte for byte (a
+    /// leading BOM included; the BOM is simply never part of a sentence).
     pub text: String,
     pub paragraphs: Vec<Paragraph>,
+    /// For input in another encoding: each sentence's byte range in the
+    /// original file, in reading order (for UTF-8 they are the ranges into
+    /// `text`).
+    source_ranges: Option<Vec<Range<usize>>>,
+    /// The encoding the input was decoded from.
+    pub encoding: &'static Encoding,
 }
 
 /// One non-empty line of a document.
@@ -34,10 +45,62 @@ pub struct Paragraph {
 pub struct SentenceRef<'a> {
     pub para: usize,
     pub sent: usize,
+    /// Byte range in the original file (in its own encoding).
     pub start: usize,
     pub end: usize,
     pub text: &'a str,
 }
+
+/// How input bytes are decoded: `auto` (the default) or one encoding by any
+/// of its WHATWG labels (`utf-8`, `windows-1256`/`cp1256`, `utf-16le`,
+/// `utf-16be`, `iso-8859-6`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextEncoding {
+    /// A UTF-8 or UTF-16 byte-order mark; else UTF-8 if the bytes are valid
+    /// UTF-8; else the legacy Arabic encoding (Windows-1256 or ISO-8859-6)
+    /// `chardetng` detects.
+    #[default]
+    Auto,
+    Fixed(&'static Encoding),
+}
+
+impl std::str::FromStr for TextEncoding {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(TextEncoding::Auto);
+        }
+        // `cp1256` is what Windows users call it; WHATWG knows it as
+        // `windows-1256` (and `x-cp1256`).
+        let label = if s.eq_ignore_ascii_case("cp1256") {
+            "windows-1256"
+        } else {
+            s
+        };
+        Encoding::for_label(label.as_bytes())
+            .map(TextEncoding::Fixed)
+            .ok_or_else(|| {
+                format!(
+                    "unknown encoding {s:?} (auto, utf-8, windows-1256, utf-16le, utf-16be, \
+                     iso-8859-6, or another WHATWG label)"
+                )
+            })
+    }
+}
+
+impl fmt::Display for TextEncoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextEncoding::Auto => f.write_str("auto"),
+            TextEncoding::Fixed(e) => f.write_str(&e.name().to_ascii_lowercase()),
+        }
+    }
+}
+
+/// The legacy encodings `auto` accepts from the detector: Arabic text
+/// guessed as anything else would be decoded into nonsense without a word.
+const ARABIC_LEGACY: [&str; 2] = ["windows-1256", "ISO-8859-6"];
 
 /// Why an input could not be read as a document.
 #[derive(Debug)]
@@ -59,6 +122,16 @@ pub enum InputError {
     NotAFile {
         name: String,
     },
+    /// Not valid in the encoding asked for (or found by its byte-order mark).
+    Malformed {
+        name: String,
+        encoding: &'static str,
+    },
+    /// `auto` could not tell the encoding.
+    UnknownEncoding {
+        name: String,
+        tried: String,
+    },
 }
 
 impl fmt::Display for InputError {
@@ -67,8 +140,17 @@ impl fmt::Display for InputError {
             InputError::Io { name, source } => write!(f, "{name}: {source}"),
             InputError::InvalidUtf8 { name, offset } => write!(
                 f,
-                "{name}: not valid UTF-8 (first invalid byte at offset {offset}); \
-                 convert it to UTF-8 first (e.g. `iconv -f CP1256 -t UTF-8`)"
+                "{name}: not valid UTF-8 (first invalid byte at offset {offset}); name its \
+                 encoding with --encoding (e.g. --encoding windows-1256), or leave --encoding \
+                 auto to detect it"
+            ),
+            InputError::Malformed { name, encoding } => write!(
+                f,
+                "{name}: not valid {encoding}; name the right one with --encoding"
+            ),
+            InputError::UnknownEncoding { name, tried } => write!(
+                f,
+                "{name}: cannot tell its encoding ({tried}); name it with --encoding"
             ),
             InputError::TooLarge { name, limit } => write!(
                 f,
@@ -88,7 +170,9 @@ impl std::error::Error for InputError {
             InputError::Io { source, .. } => Some(source),
             InputError::InvalidUtf8 { .. }
             | InputError::TooLarge { .. }
-            | InputError::NotAFile { .. } => None,
+            | InputError::NotAFile { .. }
+            | InputError::Malformed { .. }
+            | InputError::UnknownEncoding { .. } => None,
         }
     }
 }
@@ -128,6 +212,8 @@ impl Document {
             name,
             text,
             paragraphs,
+            source_ranges: None,
+            encoding: UTF_8,
         }
     }
 
@@ -144,14 +230,44 @@ impl Document {
         bytes: Vec<u8>,
         split: fn(String, String) -> Document,
     ) -> Result<Document, InputError> {
+        Document::decode_with(name, bytes, TextEncoding::Fixed(UTF_8), split)
+    }
+
+    /// Decodes `bytes` as `encoding` says (strictly: a byte that is not
+    /// valid is an error, never replaced) and parses them with `split`.
+    /// Sentence offsets stay offsets into `bytes`.
+    pub fn decode_with(
+        name: impl Into<String>,
+        bytes: Vec<u8>,
+        encoding: TextEncoding,
+        split: fn(String, String) -> Document,
+    ) -> Result<Document, InputError> {
         let name = name.into();
-        match String::from_utf8(bytes) {
-            Ok(text) => Ok(split(name, text)),
-            Err(e) => Err(InputError::InvalidUtf8 {
-                offset: e.utf8_error().valid_up_to(),
-                name,
-            }),
+        let (enc, skip) = match encoding {
+            TextEncoding::Fixed(e) => (e, bom_len(&bytes, e)),
+            TextEncoding::Auto => detect(&name, &bytes)?,
+        };
+        if enc == UTF_8 {
+            // The BOM stays in the text: offsets are file offsets as they are.
+            return match String::from_utf8(bytes) {
+                Ok(text) => Ok(split(name, text)),
+                Err(e) => Err(InputError::InvalidUtf8 {
+                    offset: e.utf8_error().valid_up_to(),
+                    name,
+                }),
+            };
         }
+        let text = enc
+            .decode_without_bom_handling_and_without_replacement(&bytes[skip..])
+            .ok_or_else(|| InputError::Malformed {
+                name: name.clone(),
+                encoding: enc.name(),
+            })?
+            .into_owned();
+        let mut doc = split(name, text);
+        doc.source_ranges = Some(source_ranges(&doc, enc, skip));
+        doc.encoding = enc;
+        Ok(doc)
     }
 
     /// Reads and parses one input: a file path, or `-` for standard input.
@@ -168,23 +284,32 @@ impl Document {
         Document::from_bytes_with(input.name(), bytes, split)
     }
 
-    /// Every sentence in reading order, with its paragraph and sentence index.
+    /// Every sentence in reading order, with its paragraph and sentence
+    /// index and its byte range in the original file.
     pub fn sentences(&self) -> impl Iterator<Item = SentenceRef<'_>> {
-        self.paragraphs
-            .iter()
-            .enumerate()
-            .flat_map(move |(p, para)| {
-                para.sentences
-                    .iter()
-                    .enumerate()
-                    .map(move |(s, r)| SentenceRef {
-                        para: p,
-                        sent: s,
-                        start: r.start,
-                        end: r.end,
-                        text: &self.text[r.clone()],
-                    })
-            })
+        self.ranges().enumerate().map(move |(i, (p, s, r))| {
+            let original = match &self.source_ranges {
+                Some(map) => map[i].clone(),
+                None => r.clone(),
+            };
+            SentenceRef {
+                para: p,
+                sent: s,
+                start: original.start,
+                end: original.end,
+                text: &self.text[r],
+            }
+        })
+    }
+
+    /// (paragraph, sentence, range in `text`) of every sentence in order.
+    fn ranges(&self) -> impl Iterator<Item = (usize, usize, Range<usize>)> + '_ {
+        self.paragraphs.iter().enumerate().flat_map(|(p, para)| {
+            para.sentences
+                .iter()
+                .enumerate()
+                .map(move |(s, r)| (p, s, r.clone()))
+        })
     }
 
     /// The text between consecutive sentences (and before the first / after
@@ -193,13 +318,88 @@ impl Document {
     pub fn gaps(&self) -> Vec<&str> {
         let mut gaps = Vec::new();
         let mut pos = 0;
-        for s in self.sentences() {
-            gaps.push(&self.text[pos..s.start]);
-            pos = s.end;
+        for (_, _, r) in self.ranges() {
+            gaps.push(&self.text[pos..r.start]);
+            pos = r.end;
         }
         gaps.push(&self.text[pos..]);
         gaps
     }
+}
+
+/// The length of `encoding`'s byte-order mark at the start of `bytes` (0
+/// if there is none).
+fn bom_len(bytes: &[u8], encoding: &'static Encoding) -> usize {
+    match Encoding::for_bom(bytes) {
+        // A UTF-8 BOM stays in the text (see `Document::text`).
+        Some((e, n)) if e == encoding && e != UTF_8 => n,
+        _ => 0,
+    }
+}
+
+/// `--encoding auto`: the encoding of `bytes` and the length of its BOM.
+fn detect(name: &str, bytes: &[u8]) -> Result<(&'static Encoding, usize), InputError> {
+    if let Some((e, n)) = Encoding::for_bom(bytes) {
+        return Ok((e, if e == UTF_8 { 0 } else { n }));
+    }
+    let bad_utf8 = match std::str::from_utf8(bytes) {
+        Ok(_) => return Ok((UTF_8, 0)),
+        Err(e) => e.valid_up_to(),
+    };
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(bytes, true);
+    let guess = detector.guess(None, chardetng::Utf8Detection::Deny);
+    if ARABIC_LEGACY.contains(&guess.name())
+        && guess
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .is_some()
+    {
+        return Ok((guess, 0));
+    }
+    Err(InputError::UnknownEncoding {
+        name: name.to_string(),
+        tried: format!(
+            "not UTF-8 (invalid byte at offset {bad_utf8}), no UTF-16 byte-order mark, and the \
+             detector's guess {} is not an Arabic encoding",
+            guess.name()
+        ),
+    })
+}
+
+/// The bytes `c` takes in `encoding`.
+fn encoded_len(c: char, encoding: &'static Encoding) -> usize {
+    if encoding == UTF_16LE || encoding == UTF_16BE {
+        c.len_utf16() * 2
+    } else if encoding.is_single_byte() {
+        1
+    } else {
+        let mut buf = [0u8; 4];
+        encoding.encode(c.encode_utf8(&mut buf)).0.len()
+    }
+}
+
+/// Each sentence's byte range in the original bytes (decoded from
+/// `encoding` after `skip` bytes of BOM), in one pass over the text.
+fn source_ranges(doc: &Document, encoding: &'static Encoding, skip: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut orig = skip;
+    let mut chars = doc.text.char_indices().peekable();
+    let mut advance = |to: usize| -> usize {
+        while let Some(&(i, c)) = chars.peek() {
+            if i >= to {
+                break;
+            }
+            orig += encoded_len(c, encoding);
+            chars.next();
+        }
+        orig
+    };
+    for (_, _, r) in doc.ranges() {
+        let start = advance(r.start);
+        let end = advance(r.end);
+        out.push(start..end);
+    }
+    out
 }
 
 /// Byte ranges of the lines of `text` from `start`, without their line

@@ -69,15 +69,28 @@ fn unavailable_message(
         "model {repo_id} (revision {revision}) is not available: {reason}\n  \
          {how}, for: {}\n  \
          cache: {}\n  \
-         to translate without network, copy the model's folder (config.json, weights, source.spm, \
-         target.spm, vocab.json) to this machine, e.g. from `huggingface-cli download {repo_id} \
-         --local-dir models/{}` on a machine with network, and pass `--model models/{}`",
+         to translate without network, fetch it on a machine with network with \
+         `tarjama download {repo_id}` (the files tarjama needs, into the Hugging Face cache; \
+         copy the cache over) or `hf download {repo_id} {} --local-dir models/{}` \
+         (copy the folder over and pass `--model models/{}`)",
         tried.join(", "),
         cache_dir.display(),
+        HF_DOWNLOAD_FILES.join(" "),
         repo_name(repo_id),
         repo_name(repo_id),
     )
 }
+
+/// The files of an OPUS-MT repository tarjama reads, for `hf download`
+/// (which otherwise fetches every file, TensorFlow and Rust weights too).
+pub const HF_DOWNLOAD_FILES: [&str; 6] = [
+    "config.json",
+    "generation_config.json",
+    "source.spm",
+    "target.spm",
+    "vocab.json",
+    "pytorch_model.bin",
+];
 
 fn repo_name(repo_id: &str) -> &str {
     repo_id.rsplit('/').next().unwrap_or(repo_id)

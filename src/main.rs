@@ -10,7 +10,8 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tarjama::document::Document;
+use tarjama::corpus::FileFilter;
+use tarjama::document::{Document, TextEncoding};
 use tarjama::manifest::Verdict;
 use tarjama::marian::{Backend, ISA_VAR, Isa, Precision};
 use tarjama::output::Format;
@@ -23,7 +24,7 @@ use tarjama::translate::{BatchOptions, EngineOptions, describe_shares, thread_sh
 #[derive(Parser)]
 #[command(
     name = "tarjama",
-    version,
+    version = env!("TARJAMA_VERSION"),
     about = "Batch-translate Arabic documents into English with a local Marian (OPUS-MT) model, \
              keeping every sentence aligned with its translation.",
     propagate_version = true
@@ -41,6 +42,8 @@ enum Command {
     Translate(Box<TranslateArgs>),
     /// List the models in the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub).
     Models,
+    /// Fetch the files a model needs into the Hugging Face cache and print its folder.
+    Download(DownloadArgs),
     /// Measure generation throughput on a fixed workload of random source ids.
     Bench(BenchArgs),
     /// Show the CPU features found, the kernels each precision runs on, and the thread defaults.
@@ -66,22 +69,22 @@ struct BenchArgs {
     #[arg(long, value_enum, value_name = "NAME")]
     random: Option<RandomArchArg>,
     /// Number of random source sentences (10 to 60 tokens each).
-    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = at_least(1))]
     sentences: u64,
     /// Read the sources from a JSON list of token id lists instead (each ending in EOS).
     #[arg(long, value_name = "FILE", conflicts_with = "sentences")]
     sources: Option<PathBuf>,
     /// Sentences per batch (batches are cut in input order).
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = at_least(1))]
     batch_size: u64,
     /// Beam size (1 = greedy).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least(1))]
     beam: u64,
     /// Exactly this many new tokens per sentence (EOS disabled).
-    #[arg(long, value_name = "N", default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 40, value_parser = at_least(1))]
     fixed_new_tokens: u64,
     /// Threads to use [default: all cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = at_least(1))]
     threads: Option<u64>,
     #[command(flatten)]
     runtime: RuntimeArgs,
@@ -106,6 +109,8 @@ struct SegmentArgs {
     /// Files, directories (their *.txt files, recursively, sorted) or `-` for standard input.
     #[arg(required = true, value_name = "FILE|DIR|-")]
     inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    reading: ReadingArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SegmentFormat::Lines)]
     format: SegmentFormat,
@@ -125,30 +130,36 @@ struct TranslateArgs {
     /// Use the Hugging Face cache only, never the network (also HF_HUB_OFFLINE=1).
     #[arg(long)]
     offline: bool,
-    /// Output folder, or `-` for standard output (with exactly one --format).
-    #[arg(long, value_name = "DIR|-", default_value = "outputs")]
-    out: PathBuf,
-    /// Output formats, comma separated [default: all but to stdout]
+    /// Output folder, or `-` for standard output (one --format) [default: outputs, or - when
+    /// the only input is -]
+    #[arg(long, value_name = "DIR|-")]
+    out: Option<PathBuf>,
+    /// Output formats, comma separated [default: all but txt; txt to standard output]
     #[arg(long, value_parser = format_parser(), value_delimiter = ',')]
     format: Vec<Format>,
+    /// Title of the HTML and Markdown pages [default: the input's file name]
+    #[arg(long)]
+    title: Option<String>,
+    #[command(flatten)]
+    reading: ReadingArgs,
     /// Beam size (1 = greedy) [default: the model's generation config]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = at_least(1))]
     beam: Option<u64>,
     /// Maximum number of generated tokens per sentence [default: the model's]
     #[arg(long, value_name = "N")]
     max_new_tokens: Option<usize>,
     /// Longer sentences are split at clause boundaries [default: the model's position limit]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+    #[arg(long, value_name = "N", value_parser = at_least(2))]
     max_source_tokens: Option<u64>,
     /// Padded source tokens per batch.
-    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = at_least(1))]
     batch_tokens: u64,
     /// Threads to use in all [default: all cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = at_least(1))]
     threads: Option<u64>,
     /// Batches translated at the same time, each on its own share of the threads (at most
     /// --threads) [default: 2, or 1 with one thread]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = at_least(1))]
     workers: Option<u64>,
     #[command(flatten)]
     runtime: RuntimeArgs,
@@ -168,7 +179,7 @@ struct TranslateArgs {
     /// duplicates and lengths are sorted out within the window; memory holds the model,
     /// the window and one document.
     #[arg(long, value_name = "N", default_value_t = tarjama::pipeline::DEFAULT_WINDOW as u64,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = at_least(1))]
     window: u64,
     /// Take only shard I of N (I counted from 0): the documents whose relative path hashes
     /// to I. N processes (a job array) cover the inputs and share one --out folder.
@@ -193,10 +204,41 @@ struct TranslateArgs {
 }
 
 #[derive(clap::Args)]
+struct DownloadArgs {
+    /// A Hugging Face model id.
+    #[arg(value_name = "ID", default_value = tarjama::hub::DEFAULT_MODEL)]
+    model: String,
+    /// Branch, tag or commit.
+    #[arg(long)]
+    revision: Option<String>,
+}
+
+#[derive(clap::Args)]
 struct StatusArgs {
     /// An output folder of `tarjama translate`.
     #[arg(value_name = "OUT_DIR")]
     out: PathBuf,
+}
+
+/// How inputs are found and decoded (shared by `translate` and `segment`).
+#[derive(clap::Args)]
+struct ReadingArgs {
+    /// Encoding of the inputs: auto (UTF-8, UTF-16 by its byte-order mark, else a detected
+    /// Windows-1256 / ISO-8859-6), or a name: utf-8, windows-1256 (cp1256), utf-16le,
+    /// utf-16be, iso-8859-6, … Offsets in records stay byte offsets into the original file.
+    #[arg(long, value_name = "NAME", default_value = "auto",
+          value_parser = |s: &str| s.parse::<TextEncoding>())]
+    encoding: TextEncoding,
+    /// Which files of an input folder are documents (repeatable; matched against the file
+    /// name and the path below the folder, case ignored; !PATTERN excludes) [default: *.txt]
+    #[arg(long, value_name = "PATTERN")]
+    glob: Vec<String>,
+}
+
+impl ReadingArgs {
+    fn filter(&self) -> Result<FileFilter, String> {
+        FileFilter::new(&self.glob)
+    }
 }
 
 /// Where and how the network runs (shared by `translate` and `bench`).
@@ -227,6 +269,21 @@ enum DTypeArg {
     F16,
     Bf16,
     Int8,
+}
+
+/// A whole number of at least `min`, with an error that says so (clap's
+/// range parser says "0 is not in 1..=18446744073709551615").
+fn at_least(min: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let n: u64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a whole number"))?;
+        if n < min {
+            return Err(format!("must be at least {min}"));
+        }
+        Ok(n)
+    }
 }
 
 /// `--format`'s values: the library's [`Format`] names.
@@ -282,6 +339,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Segment(args) => segment(&args),
         Command::Models => models(),
+        Command::Download(args) => download(&args),
         Command::Translate(args) => translate(&args),
         Command::Bench(args) => bench(&args),
         Command::Info(args) => info(&args),
@@ -303,8 +361,19 @@ fn segment(args: &SegmentArgs) -> io::Result<ExitCode> {
     let mut out = BufWriter::new(stdout.lock());
     let mut failed = 0usize;
     let mut first_doc = true;
-    for input in tarjama::corpus::inputs(&args.inputs) {
-        let doc = match input.and_then(|i| Document::read(&i)) {
+    let filter = match args.reading.filter() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("tarjama: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let read = |i: tarjama::document::Input| {
+        let bytes = tarjama::document::read_bytes(&i, u64::MAX)?;
+        Document::decode_with(i.name(), bytes, args.reading.encoding, Document::parse)
+    };
+    for input in tarjama::corpus::inputs(&args.inputs, &filter) {
+        let doc = match input.and_then(read) {
             Ok(doc) => doc,
             Err(e) => {
                 out.flush()?;
@@ -351,6 +420,33 @@ fn segment(args: &SegmentArgs) -> io::Result<ExitCode> {
         Ok(ExitCode::from(1))
     } else {
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `tarjama download ID`: what `translate --model ID` would fetch (required
+/// files, weights, generation config), into the cache; the folder on stdout.
+fn download(args: &DownloadArgs) -> io::Result<ExitCode> {
+    if std::path::Path::new(&args.model).is_dir() {
+        eprintln!(
+            "tarjama: {} is a local folder; download takes a Hugging Face model id",
+            args.model
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let spec = tarjama::hub::ModelSpec {
+        model: args.model.clone(),
+        revision: args.revision.clone(),
+        offline: false,
+    };
+    match tarjama::hub::resolve(&spec) {
+        Ok(dir) => {
+            writeln!(io::stdout(), "{}", dir.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("tarjama: {e}");
+            Ok(ExitCode::from(1))
+        }
     }
 }
 
@@ -526,10 +622,29 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         eprintln!("tarjama: {msg}");
         Ok(ExitCode::from(2))
     };
-    let to_stdout = args.out.as_os_str() == "-";
-    let mut formats = args.format.clone();
-    formats.dedup();
+    // A filter when reading standard input only: `… | tarjama translate -`.
+    let out = args.out.clone().unwrap_or_else(|| {
+        if args.inputs.iter().all(|i| i.as_os_str() == "-") {
+            PathBuf::from("-")
+        } else {
+            PathBuf::from("outputs")
+        }
+    });
+    let to_stdout = out.as_os_str() == "-";
+    let mut formats: Vec<Format> = Vec::new();
+    for f in &args.format {
+        if !formats.contains(f) {
+            formats.push(*f);
+        }
+    }
+    let filter = match args.reading.filter() {
+        Ok(f) => f,
+        Err(e) => return usage(&e),
+    };
     if to_stdout {
+        if formats.is_empty() {
+            formats.push(Format::Txt);
+        }
         if formats.len() != 1 {
             return usage("--out - needs exactly one --format");
         }
@@ -540,12 +655,12 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             return usage("--dry-run and --shard need an output folder (--out DIR)");
         }
     } else if formats.is_empty() {
-        formats = Format::ALL.to_vec();
+        formats = Format::FILES.to_vec();
     }
-    if args.out.exists() && !args.out.is_dir() && !to_stdout {
+    if out.exists() && !out.is_dir() && !to_stdout {
         return usage(&format!(
             "--out {} exists and is not a folder",
-            args.out.display()
+            out.display()
         ));
     }
     if let Err(code) = check_isa() {
@@ -558,6 +673,10 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
     let signal = stop_on_signals()?;
 
     let reporter = Progress::new(args.quiet, args.verbose);
+    let (device, backend) = match args.runtime.resolve() {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
     let spec = tarjama::hub::ModelSpec {
         model: args.model.clone(),
         revision: args.revision.clone(),
@@ -569,10 +688,6 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             eprintln!("tarjama: {e}");
             return Ok(ExitCode::from(1));
         }
-    };
-    let (device, backend) = match args.runtime.resolve() {
-        Ok(r) => r,
-        Err(code) => return Ok(code),
     };
     let model = ModelSource {
         dir,
@@ -590,9 +705,12 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         destination: if to_stdout {
             Destination::Stdout
         } else {
-            Destination::Dir(args.out.clone())
+            Destination::Dir(out.clone())
         },
         input_format: args.input_format,
+        encoding: args.reading.encoding,
+        filter,
+        title: args.title.clone(),
         emit_ids: args.emit_ids,
         force: args.force,
         batch: BatchOptions {
@@ -805,14 +923,18 @@ impl RuntimeArgs {
                 Ok((device, b))
             }
             None => {
-                eprintln!(
-                    "tarjama: {} has no {} engine; int8 and the native engine run on the CPU only",
-                    if device.is_cpu() { "the CPU" } else { "CUDA" },
-                    self.dtype
-                        .to_possible_value()
-                        .expect("no skipped variants")
-                        .get_name()
-                );
+                let dtype = self.dtype.to_possible_value().expect("no skipped variants");
+                // Name the part of the request that has no such engine.
+                let what = if engine == EngineArg::Native {
+                    "the native engine runs on the CPU only (use --engine candle on CUDA)".into()
+                } else {
+                    format!(
+                        "candle has no {} engine; {} runs on the native CPU engine (--engine native)",
+                        dtype.get_name(),
+                        dtype.get_name()
+                    )
+                };
+                eprintln!("tarjama: {what}");
                 Err(ExitCode::from(2))
             }
         }

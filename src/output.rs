@@ -44,10 +44,24 @@ pub enum Format {
     Jsonl,
     Md,
     Moses,
+    /// The English only, one sentence per line, a blank line between
+    /// paragraphs (and between documents in one stream).
+    Txt,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
+        Format::Html,
+        Format::Tmx,
+        Format::Tsv,
+        Format::Jsonl,
+        Format::Md,
+        Format::Moses,
+        Format::Txt,
+    ];
+
+    /// What a folder gets when no format is named: the bilingual ones.
+    pub const FILES: [Format; 6] = [
         Format::Html,
         Format::Tmx,
         Format::Tsv,
@@ -66,6 +80,7 @@ impl Format {
             Format::Jsonl => "jsonl",
             Format::Md => "md",
             Format::Moses => "moses",
+            Format::Txt => "txt",
         }
     }
 
@@ -78,6 +93,7 @@ impl Format {
             Format::Jsonl => &["jsonl"],
             Format::Md => &["md"],
             Format::Moses => &["ar", "en"],
+            Format::Txt => &["en.txt"],
         }
     }
 
@@ -224,9 +240,11 @@ pub struct FormatWriter<W: Write> {
     format: Format,
     outs: Vec<W>,
     doc_column: bool,
-    /// HTML: the paragraph whose `<tbody>` is open.
+    /// HTML: the paragraph whose `<tbody>` is open; txt: the last one written.
     para: Option<usize>,
     header_written: bool,
+    /// Txt: something was written (a next document starts after a blank line).
+    wrote: bool,
 }
 
 impl<W: Write> FormatWriter<W> {
@@ -238,6 +256,7 @@ impl<W: Write> FormatWriter<W> {
             doc_column,
             para: None,
             header_written: false,
+            wrote: false,
         }
     }
 
@@ -247,13 +266,21 @@ impl<W: Write> FormatWriter<W> {
         match self.format {
             Format::Html => {
                 let title = escape(title);
+                // English (the page's language) on the left, Arabic on the
+                // right, in DOM order too; the checkbox mirrors the table
+                // (CSS `direction`), each cell keeping its own `dir`.
                 write!(
                     out,
                     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+                     <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+                     <meta name=\"color-scheme\" content=\"light dark\">\n\
                      <meta name=\"generator\" content=\"tarjama {}\">\n<title>{title}</title>\n\
-                     <style>\n{HTML_STYLE}</style>\n</head>\n<body>\n<h1>{title}</h1>\n<table>\n\
+                     <style>\n{HTML_STYLE}</style>\n</head>\n<body>\n<h1 dir=\"auto\">{title}</h1>\n\
+                     <input type=\"checkbox\" id=\"swap\" class=\"swap\">\
+                     <label for=\"swap\" class=\"swap\">Arabic on the left</label>\n<table>\n\
                      <colgroup><col style=\"width:50%\"><col style=\"width:50%\"></colgroup>\n\
-                     <thead><tr><th dir=\"rtl\" lang=\"ar\">العربية</th><th lang=\"en\">English</th></tr></thead>\n",
+                     <thead><tr><th dir=\"ltr\" lang=\"en\">English</th>\
+                     <th dir=\"rtl\" lang=\"ar\">العربية</th></tr></thead>\n",
                     env!("CARGO_PKG_VERSION")
                 )?;
                 self.para = None;
@@ -275,6 +302,12 @@ impl<W: Write> FormatWriter<W> {
                 "# {}\n\n| ¶ | Arabic | English |\n| --- | --- | --- |\n",
                 md_cell(title)
             )?,
+            Format::Txt => {
+                if self.wrote {
+                    out.write_all(b"\n")?;
+                }
+                self.para = None;
+            }
             Format::Tsv | Format::Jsonl | Format::Moses => {}
         }
         self.header_written = true;
@@ -295,10 +328,10 @@ impl<W: Write> FormatWriter<W> {
                 }
                 writeln!(
                     out,
-                    "<tr id=\"s{p}-{s}\"><td class=\"ar\" dir=\"rtl\" lang=\"ar\">{}</td>\
-                     <td class=\"en\" lang=\"en\">{}</td></tr>",
-                    escape(&r.src),
+                    "<tr id=\"s{p}-{s}\"><td class=\"en\" dir=\"ltr\" lang=\"en\">{}</td>\
+                     <td class=\"ar\" dir=\"rtl\" lang=\"ar\">{}</td></tr>",
                     escape(&r.tgt),
+                    escape(&r.src),
                     p = r.para + 1,
                     s = r.sent + 1,
                 )?;
@@ -342,6 +375,14 @@ impl<W: Write> FormatWriter<W> {
                 md_cell(&r.src),
                 md_cell(&r.tgt)
             )?,
+            Format::Txt => {
+                if self.para.is_some_and(|p| p != r.para) {
+                    out.write_all(b"\n")?;
+                }
+                self.para = Some(r.para);
+                self.wrote = true;
+                writeln!(out, "{}", r.tgt.replace(['\n', '\r'], " "))?;
+            }
             Format::Moses => {
                 // One line per segment is the whole point of the format.
                 for (out, s) in self.outs.iter_mut().zip([&r.src, &r.tgt]) {
@@ -363,7 +404,7 @@ impl<W: Write> FormatWriter<W> {
                 out.write_all(b"</table>\n</body>\n</html>\n")?;
             }
             Format::Tmx => out.write_all(b"\n  </body>\n</tmx>\n")?,
-            Format::Tsv | Format::Jsonl | Format::Md | Format::Moses => {}
+            Format::Tsv | Format::Jsonl | Format::Md | Format::Moses | Format::Txt => {}
         }
         Ok(())
     }
@@ -378,38 +419,66 @@ impl<W: Write> FormatWriter<W> {
     }
 }
 
-fn tsv_field(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// A TSV field as RFC 4180 quotes it (with a tab for the comma): a field
+/// holding a tab, a line break or a `"` is wrapped in `"`, its `"` doubled;
+/// any other is written as is. `pandas.read_csv(path, sep="\t")`, Python's
+/// `csv` module and the `csv` crate read every field back exactly.
+fn tsv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['\t', '\n', '\r', '"']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
+/// Text for a Markdown table cell or heading, escaped so that a CommonMark
+/// (GFM) renderer shows it exactly and makes nothing of it: `&`, `<`, `>` as
+/// entities (no raw HTML, no autolinks), a backslash before each character
+/// that means something inline (emphasis, code, links and images, strike-
+/// through, math, the cell separator, a heading's closing `#`s, attribute
+/// braces), line breaks as spaces. Block syntax (`-`, `+`, `1.`, `>` at the
+/// start of a line) means nothing inside a cell or a heading, so `.`, `-`,
+/// `+`, `(`, `)` and `!` stay as they are.
+fn md_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
     for c in s.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '{' | '}' | '$' | '^' => {
+                out.push('\\');
+                out.push(c);
+            }
             c => out.push(c),
         }
     }
     out
 }
 
-fn md_cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
-}
-
+/// The page's style sheet: light and dark colours, a narrow-screen layout
+/// (the two columns stay side by side and wrap), print (light, no toggle),
+/// and the side swap (`#swap:checked` mirrors the table).
 const HTML_STYLE: &str = "\
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:75rem;padding:0 1rem;color:#222}
-h1{font-size:1.2rem;font-weight:600}
+:root{color-scheme:light dark;--fg:#222;--bg:#fff;--muted:#666;--rule:#ccc;--head:#888;--hl:#fff3bf;--hl-cell:#ffe066}
+@media (prefers-color-scheme:dark){:root{--fg:#e3e3e3;--bg:#16181c;--muted:#9aa0a6;--rule:#3b4048;--head:#6b7179;--hl:#33301c;--hl-cell:#574a12}}
+html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:75rem;padding:0 1rem;color:var(--fg);background:var(--bg)}
+h1{font-size:1.2rem;font-weight:600;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%;table-layout:fixed}
 td{vertical-align:top;padding:.3rem .6rem;line-height:1.6;overflow-wrap:anywhere}
 td.ar{font-family:'Noto Naskh Arabic','Amiri','Geeza Pro',serif;font-size:1.15rem}
-tbody.para{border-top:1px solid #ccc}
+tbody.para{border-top:1px solid var(--rule)}
 tbody.para tr:first-child td{padding-top:.8rem}
-tr:hover td{background:#fff3bf}
-tr:hover td.ar{background:#ffe066}
-th{text-align:start;font-weight:600;border-bottom:2px solid #888;padding:.3rem .6rem}
-@media print{body{margin:0;max-width:none}tr{break-inside:avoid}tr:hover td{background:none}}
+tr:hover td{background:var(--hl)}
+tr:hover td:hover{background:var(--hl-cell)}
+th{text-align:start;font-weight:600;border-bottom:2px solid var(--head);padding:.3rem .6rem}
+input.swap{margin:0 .4rem 1rem 0;vertical-align:middle}
+label.swap{font-size:.9rem;color:var(--muted);cursor:pointer;vertical-align:middle}
+#swap:checked~table{direction:rtl}
+@media (max-width:40rem){body{margin:1rem auto;padding:0 .5rem}td,th{padding:.25rem .35rem}td{line-height:1.5}td.ar{font-size:1.05rem}}
+@media print{:root{--fg:#000;--bg:#fff;--rule:#bbb;--head:#777}body{margin:0;max-width:none}.swap{display:none}tr{break-inside:avoid}tr:hover td,tr:hover td:hover{background:none}}
 ";
 
 /// XML 1.0 forbids most C0 controls even when escaped; a stray one in a

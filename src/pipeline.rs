@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::corpus::{self, Shard, Source, check_inside};
-use crate::document::{Document, read_bytes};
+use crate::document::{Document, TextEncoding, read_bytes};
 use crate::manifest::{
     Entry, Fingerprint, LockMode, OutputDir, Verdict, content_hash, model_identity, verdict,
 };
@@ -100,6 +100,12 @@ pub struct JobOptions {
     pub formats: Vec<Format>,
     pub destination: Destination,
     pub input_format: InputFormat,
+    /// How input bytes are decoded.
+    pub encoding: TextEncoding,
+    /// Which files of input folders are documents.
+    pub filter: corpus::FileFilter,
+    /// The title of HTML and Markdown pages; `None`: the input's file name.
+    pub title: Option<String>,
     pub emit_ids: bool,
     /// Redo documents whose outputs are up to date.
     pub force: bool,
@@ -187,6 +193,9 @@ pub trait Reporter: Sync {
 struct Pending {
     doc: Document,
     key: String,
+    /// Of HTML and Markdown pages: `--title`, else the input's file name
+    /// (never the path as typed: pages are made to be published).
+    title: String,
     sentences: usize,
     /// Sentences already handed to the engine.
     next: usize,
@@ -246,6 +255,11 @@ pub fn output_options(engine: &EngineOptions, opts: &JobOptions) -> BTreeMap<Str
         ("word-alignment", engine.word_alignment.to_string()),
         ("emit-ids", opts.emit_ids.to_string()),
         ("input-format", opts.input_format.to_string()),
+        ("encoding", opts.encoding.to_string()),
+        (
+            "title",
+            opts.title.clone().unwrap_or_else(|| "file name".into()),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -277,7 +291,13 @@ pub fn run(
             d.display()
         )));
     }
-    let plan = corpus::plan(args, opts.shard, out_dir, &suffixes(&opts.formats));
+    let plan = corpus::plan(
+        args,
+        &opts.filter,
+        opts.shard,
+        out_dir,
+        &suffixes(&opts.formats),
+    );
     if let Some(c) = plan.conflicts.first() {
         return Err(RunError::Usage(format!(
             "the output {} would replace the input {}; choose another --out",
@@ -527,7 +547,7 @@ impl Run<'_> {
             InputFormat::Text => Document::parse,
             InputFormat::Lines => Document::parse_lines,
         };
-        let doc = match Document::from_bytes_with(name, bytes, split) {
+        let doc = match Document::decode_with(name, bytes, opts.encoding, split) {
             Ok(d) => d,
             Err(e) => {
                 self.fail(&key, &e.to_string());
@@ -538,9 +558,16 @@ impl Run<'_> {
         if let Some(e) = entry.as_mut() {
             e.sentences = sentences;
         }
+        let title = opts.title.clone().unwrap_or_else(|| match &source.input {
+            crate::document::Input::File(p) => p
+                .file_name()
+                .map_or_else(|| key.clone(), |n| n.to_string_lossy().into_owned()),
+            crate::document::Input::Stdin => "stdin".to_string(),
+        });
         Ok(Some(Pending {
             doc,
             key,
+            title,
             sentences,
             next: 0,
             write,
@@ -610,7 +637,7 @@ impl Run<'_> {
             // Rounds take sentences in document order, so a document's
             // records follow the whole of the one before it; only JSONL, TSV
             // and Markdown (no tail) go to standard output with several.
-            return write_all(w, &p.doc.name, records, p.next == records.len())
+            return write_all(w, &p.title, records, p.next == records.len())
                 .map_err(|e| run_io(e, "writing to standard output"));
         }
         let Destination::Dir(root) = &self.opts.destination else {
@@ -627,7 +654,7 @@ impl Run<'_> {
                         .map(|path| Staged::new(path, &tag))
                         .collect::<std::io::Result<Vec<_>>>()?;
                     let mut w = FormatWriter::new(f, outs, false);
-                    w.begin(&p.doc.name)?;
+                    w.begin(&p.title)?;
                     Ok(w)
                 })
                 .collect();
@@ -668,7 +695,7 @@ impl Run<'_> {
             let p = self.pending.pop_front().expect("checked");
             if let Some(w) = self.stdout.as_mut() {
                 if p.sentences == 0 {
-                    write_all(w, &p.doc.name, &[], true)
+                    write_all(w, &p.title, &[], true)
                         .map_err(|e| run_io(e, "writing to standard output"))?;
                 }
                 w.end()

@@ -343,6 +343,9 @@ fn a_bad_file_among_good_ones_is_reported_skipped_and_fails_the_run_at_the_end()
             out.to_str().unwrap(),
             "--format",
             "jsonl",
+            // CP1256 bytes: `auto` would read them (cli_encoding.rs).
+            "--encoding",
+            "utf-8",
         ],
         None,
         &[],
@@ -438,6 +441,50 @@ fn a_cached_hub_model_is_used_offline_and_listed() {
         "{list}"
     );
     assert!(list.contains("\tyes"), "{list}");
+
+    // `download` finds everything it needs in the cache (the unreachable
+    // endpoint is only asked for optional files) and prints the snapshot.
+    let env = [
+        ("HF_HUB_CACHE", cache.to_str().unwrap()),
+        ("HF_ENDPOINT", "http://127.0.0.1:9"),
+    ];
+    let o = run(&["download", "Helsinki-NLP/opus-mt-ar-en"], None, &env);
+    assert_eq!(ok(&o).trim(), snap.to_str().unwrap());
+    // Outputs made with it record the Hub commit as the model's identity.
+    let out = dir.path().join("out");
+    let o = run(
+        &[
+            "translate",
+            "-",
+            "--offline",
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+        Some("مرحبا بكم.".as_bytes()),
+        &env,
+    );
+    ok(&o);
+    let record = std::fs::read_to_string(out.join(".tarjama/docs/stdin.json")).unwrap();
+    assert!(
+        record.contains(&format!(
+            "\"model\": \"hf:Helsinki-NLP/opus-mt-ar-en@{commit}\""
+        )),
+        "{record}"
+    );
+    // A model the cache lacks, with no network: exit 1 and the two ways to get it.
+    let o = run(&["download", "Helsinki-NLP/opus-mt-ar-fr"], None, &env);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("tarjama download Helsinki-NLP/opus-mt-ar-fr"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hf download Helsinki-NLP/opus-mt-ar-fr config.json"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -496,8 +543,10 @@ fn word_alignment_pairs_stay_within_both_sentences() {
 fn usage_errors_exit_2() {
     for args in [
         &["translate"][..],
-        &["translate", "-", "--out", "-"][..],
+        &["translate", "-", "--out", "-", "--format", "jsonl,tsv"][..],
         &["translate", "-", "--out", "-", "--format", "moses"][..],
+        &["translate", "-", "--engine", "candle", "--dtype", "int8"][..],
+        &["translate", "-", "--glob", "a["][..],
         &["translate", "-", "--beam", "0"][..],
         &["translate", "-", "--format", "pdf"][..],
     ] {
