@@ -148,6 +148,18 @@ struct TranslateArgs {
     /// Maximum number of generated tokens per sentence [default: the model's]
     #[arg(long, value_name = "N")]
     max_new_tokens: Option<usize>,
+    /// Beam scores are divided by length^P: above 1 favours longer translations, below 1
+    /// shorter ones (transformers' length_penalty) [default: the model's, 1.0 if unset]
+    #[arg(long, value_name = "P")]
+    length_penalty: Option<f64>,
+    /// Penalise tokens already in the source or the translation so far: above 1 discourages
+    /// repetition (transformers' repetition_penalty; 1 = none) [default: the model's]
+    #[arg(long, value_name = "P", value_parser = positive)]
+    repetition_penalty: Option<f64>,
+    /// Never repeat an n-gram of this size within a translation (0 = no limit)
+    /// [default: the model's]
+    #[arg(long, value_name = "N")]
+    no_repeat_ngram_size: Option<usize>,
     /// Longer sentences are split at clause boundaries [default: the model's position limit]
     #[arg(long, value_name = "N", value_parser = at_least(2))]
     max_source_tokens: Option<u64>,
@@ -283,6 +295,14 @@ fn at_least(min: u64) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + S
             return Err(format!("must be at least {min}"));
         }
         Ok(n)
+    }
+}
+
+/// A number above 0 (a repetition penalty of 0 or less has no meaning).
+fn positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("{s:?} is not a number above 0")),
     }
 }
 
@@ -698,6 +718,9 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             max_new_tokens: args.max_new_tokens,
             max_source_tokens: args.max_source_tokens.map(|n| n as usize),
             word_alignment: args.word_alignment,
+            length_penalty: args.length_penalty,
+            repetition_penalty: args.repetition_penalty,
+            no_repeat_ngram_size: args.no_repeat_ngram_size,
         },
     };
     let job = JobOptions {

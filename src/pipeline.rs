@@ -253,6 +253,22 @@ pub fn output_options(engine: &EngineOptions, opts: &JobOptions) -> BTreeMap<Str
             .to_string(),
         ),
         ("word-alignment", engine.word_alignment.to_string()),
+        (
+            "length-penalty",
+            engine
+                .length_penalty
+                .map_or("model".into(), |p| p.to_string()),
+        ),
+        (
+            "repetition-penalty",
+            engine
+                .repetition_penalty
+                .map_or("model".into(), |p| p.to_string()),
+        ),
+        (
+            "no-repeat-ngram-size",
+            or_model(engine.no_repeat_ngram_size),
+        ),
         ("emit-ids", opts.emit_ids.to_string()),
         ("input-format", opts.input_format.to_string()),
         ("encoding", opts.encoding.to_string()),

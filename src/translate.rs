@@ -35,6 +35,13 @@ pub struct EngineOptions {
     pub max_source_tokens: Option<usize>,
     /// Record the alignment head's attention and derive word alignments.
     pub word_alignment: bool,
+    /// transformers' `length_penalty` (beam scores divided by length^p);
+    /// `None` follows the model's generation config.
+    pub length_penalty: Option<f64>,
+    /// transformers' `repetition_penalty` (1 = none).
+    pub repetition_penalty: Option<f64>,
+    /// transformers' `no_repeat_ngram_size` (0 = none).
+    pub no_repeat_ngram_size: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +53,9 @@ impl Default for EngineOptions {
             max_new_tokens: None,
             max_source_tokens: None,
             word_alignment: false,
+            length_penalty: None,
+            repetition_penalty: None,
+            no_repeat_ngram_size: None,
         }
     }
 }
@@ -217,6 +227,15 @@ impl Engine {
             generation = generation.with_max_new_tokens(n);
         }
         generation.output_alignment = opts.word_alignment;
+        if let Some(p) = opts.length_penalty {
+            generation.length_penalty = p;
+        }
+        if let Some(p) = opts.repetition_penalty {
+            generation.repetition_penalty = p;
+        }
+        if let Some(n) = opts.no_repeat_ngram_size {
+            generation.no_repeat_ngram_size = n;
+        }
         let limit = model.config().max_position_embeddings;
         let max_source_tokens = opts.max_source_tokens.unwrap_or(limit).clamp(2, limit);
         Ok(Engine {
