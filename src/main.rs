@@ -160,6 +160,11 @@ struct TranslateArgs {
     /// [default: the model's]
     #[arg(long, value_name = "N")]
     no_repeat_ngram_size: Option<usize>,
+    /// At most F × source tokens + 10 new tokens per sentence (Marian's --max-length-factor;
+    /// 3 is a good value), so that a runaway translation stops early [default: off, the
+    /// model's single limit, as transformers]
+    #[arg(long, value_name = "F", value_parser = positive)]
+    max_length_factor: Option<f64>,
     /// Longer sentences are split at clause boundaries [default: the model's position limit]
     #[arg(long, value_name = "N", value_parser = at_least(2))]
     max_source_tokens: Option<u64>,
@@ -721,6 +726,7 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             length_penalty: args.length_penalty,
             repetition_penalty: args.repetition_penalty,
             no_repeat_ngram_size: args.no_repeat_ngram_size,
+            max_length_factor: args.max_length_factor,
         },
     };
     let job = JobOptions {

@@ -42,7 +42,16 @@ pub struct EngineOptions {
     pub repetition_penalty: Option<f64>,
     /// transformers' `no_repeat_ngram_size` (0 = none).
     pub no_repeat_ngram_size: Option<usize>,
+    /// Marian's `--max-length-factor`: at most `F × source tokens +`
+    /// [`LENGTH_FACTOR_SLACK`] new tokens per sentence (and never more than
+    /// the model's limit), so that a runaway hypothesis stops early; `None`
+    /// keeps transformers' single limit.
+    pub max_length_factor: Option<f64>,
 }
+
+/// New tokens allowed beyond `F ×` source tokens with `max_length_factor`,
+/// so that one-word sources can still get a few words.
+pub const LENGTH_FACTOR_SLACK: usize = 10;
 
 impl Default for EngineOptions {
     fn default() -> Self {
@@ -56,6 +65,7 @@ impl Default for EngineOptions {
             length_penalty: None,
             repetition_penalty: None,
             no_repeat_ngram_size: None,
+            max_length_factor: None,
         }
     }
 }
@@ -209,6 +219,7 @@ pub struct Engine {
     model: MarianModel,
     generation: GenerationConfig,
     max_source_tokens: usize,
+    max_length_factor: Option<f64>,
 }
 
 impl Engine {
@@ -243,6 +254,7 @@ impl Engine {
             model,
             generation,
             max_source_tokens,
+            max_length_factor: opts.max_length_factor.filter(|f| *f > 0.0),
         })
     }
 
@@ -313,7 +325,22 @@ impl Engine {
         // tail is short. The job index breaks ties so the cut is
         // deterministic.
         order.sort_by_key(|&j| (std::cmp::Reverse(jobs[j].1.len()), j));
-        let batches = cut_batches(&order, |j| jobs[j].1.len(), opts.batch_tokens);
+        let mut batches = cut_batches(&order, |j| jobs[j].1.len(), opts.batch_tokens);
+        if self.max_length_factor.is_some() {
+            // One length limit per batch: rows sorted longest first have
+            // non-increasing limits, so a batch is cut where its limit
+            // changes (results do not depend on how rows are batched).
+            batches = batches
+                .into_iter()
+                .flat_map(|b| {
+                    b.chunk_by(|&x, &y| {
+                        self.max_length_for(jobs[x].1.len()) == self.max_length_for(jobs[y].1.len())
+                    })
+                    .map(<[usize]>::to_vec)
+                    .collect::<Vec<_>>()
+                })
+                .collect();
+        }
 
         let mut stats = Stats {
             sentences: sentences.len(),
@@ -341,7 +368,13 @@ impl Engine {
                 return Err(Interrupted.into());
             }
             let sources: Vec<Vec<u32>> = batch.iter().map(|&j| jobs[j].1.clone()).collect();
-            let hyps = generate(&self.model, &sources, &self.generation)?;
+            let hyps = if self.max_length_factor.is_some() {
+                let mut cfg = self.generation.clone();
+                cfg.max_length = self.max_length_for(sources[0].len());
+                generate(&self.model, &sources, &cfg)?
+            } else {
+                generate(&self.model, &sources, &self.generation)?
+            };
             let done: usize = batch
                 .iter()
                 .filter(|&&j| parts_left[jobs[j].0].fetch_sub(1, Ordering::Relaxed) == 1)
@@ -405,6 +438,18 @@ impl Engine {
             });
         }
         Ok((out.into_iter().map(|t| t.expect("filled")).collect(), stats))
+    }
+
+    /// The `max_length` (new tokens + the start token) of a source of
+    /// `src_len` tokens under `max_length_factor`.
+    fn max_length_for(&self, src_len: usize) -> usize {
+        match self.max_length_factor {
+            None => self.generation.max_length,
+            Some(f) => {
+                let new = (f * src_len as f64).floor() as usize + LENGTH_FACTOR_SLACK;
+                self.generation.max_length.min(new + 1)
+            }
+        }
     }
 
     /// `ids` (the encoding of `text`) as parts that fit the source limit;

@@ -76,6 +76,7 @@ fn decoding_options_match_transformers_generate() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         let want = setting["results"].as_array().unwrap();
+        let before = differs_from_default;
         assert_eq!(got.len(), want.len(), "{name}");
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
             assert_eq!(g["tgt_ids"], w["ids"], "{name}: sentence {i}");
@@ -84,8 +85,12 @@ fn decoding_options_match_transformers_generate() {
                 differs_from_default += 1;
             }
         }
+        assert!(
+            differs_from_default - before >= 3,
+            "{name} changes almost nothing"
+        );
     }
-    // The settings must change something, or the test would not notice
-    // options that are ignored.
+    // Every setting must change something, or the test would not notice an
+    // option that is ignored.
     assert!(differs_from_default > 10, "{differs_from_default}");
 }
