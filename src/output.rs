@@ -466,7 +466,7 @@ const HTML_STYLE: &str = "\
 html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:75rem;padding:0 1rem;color:var(--fg);background:var(--bg)}
 h1{font-size:1.2rem;font-weight:600;overflow-wrap:anywhere}
-table{border-collapse:collapse;width:100%;table-layout:fixed}
+table{border-collapse:collapse;width:100%;table-layout:fixed;margin-top:.6rem}
 td{vertical-align:top;padding:.3rem .6rem;line-height:1.6;overflow-wrap:anywhere}
 td.ar{font-family:'Noto Naskh Arabic','Amiri','Geeza Pro',serif;font-size:1.15rem}
 tbody.para{border-top:1px solid var(--rule)}
@@ -474,7 +474,7 @@ tbody.para tr:first-child td{padding-top:.8rem}
 tr:hover td{background:var(--hl)}
 tr:hover td:hover{background:var(--hl-cell)}
 th{text-align:start;font-weight:600;border-bottom:2px solid var(--head);padding:.3rem .6rem}
-input.swap{margin:0 .4rem 1rem 0;vertical-align:middle}
+input.swap{margin:0 .4rem 0 0;vertical-align:middle}
 label.swap{font-size:.9rem;color:var(--muted);cursor:pointer;vertical-align:middle}
 #swap:checked~table{direction:rtl}
 @media (max-width:40rem){body{margin:1rem auto;padding:0 .5rem}td,th{padding:.25rem .35rem}td{line-height:1.5}td.ar{font-size:1.05rem}}

@@ -319,6 +319,13 @@ fn tsv_reads_back_exactly_with_an_rfc_4180_reader() {
         }
         // Quoted only where needed: a plain row is plain.
         let text = String::from_utf8(tsv).unwrap();
+        if !doc_column {
+            // For checking other readers by hand (pandas: see the README).
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+            std::fs::write(dir.join("tsv-sample.tsv"), &text).unwrap();
+            let jsonl = Format::Jsonl.render("d", &recs).remove(0);
+            std::fs::write(dir.join("tsv-sample.jsonl"), jsonl).unwrap();
+        }
         let plain = if doc_column {
             "d.txt\t0\t0\t0\t5\t"
         } else {
