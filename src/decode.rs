@@ -39,6 +39,9 @@ pub struct GenerationConfig {
     pub decoder_start_token_id: u32,
     /// Also return the last decoder layer's first-head cross-attention.
     pub output_alignment: bool,
+    /// Beam search: return the best this many finished hypotheses
+    /// (transformers' `num_return_sequences`; at most `num_beams`).
+    pub num_return_sequences: usize,
 }
 
 impl GenerationConfig {
@@ -87,6 +90,7 @@ impl GenerationConfig {
                 .decoder_start_token_id
                 .unwrap_or(cfg.decoder_start_token_id),
             output_alignment: false,
+            num_return_sequences: 1,
         }
     }
 
@@ -114,6 +118,10 @@ pub struct Hypothesis {
     /// Per generated token, attention over the (unpadded) source tokens of the
     /// last decoder layer's first head; empty unless asked for.
     pub alignment: Vec<Vec<f32>>,
+    /// Beam search with `num_return_sequences` > 1: the next best
+    /// hypotheses, best first (transformers' order), without alternatives of
+    /// their own.
+    pub alternatives: Vec<Hypothesis>,
 }
 
 /// Logits processing of one row, given the sequence so far (with the start
@@ -270,6 +278,7 @@ fn greedy(
             token_logprobs: Vec::new(),
             score: 0.0,
             alignment: Vec::new(),
+            alternatives: Vec::new(),
         })
         .collect();
     // Original index of each row still in the model state.
@@ -564,15 +573,23 @@ fn beam_search(
                 || (cfg.early_stopping == EarlyStopping::True && it.is_finished.iter().all(|&f| f))
                 || next_len >= cfg.max_length;
             if done {
-                let best = it.finished[0]
-                    .take()
-                    .unwrap_or_else(|| it.running[0].clone());
-                results[it.orig] = Some(Hypothesis {
-                    ids: best.tokens[1..].to_vec(),
-                    token_logprobs: best.logprobs,
-                    score: it.finished_scores[0],
-                    alignment: best.alignment,
+                // The finished slots are sorted by score; transformers
+                // returns the first `num_return_sequences` of them.
+                let mut ranked = (0..cfg.num_return_sequences.clamp(1, nb)).map(|k| {
+                    let beam = it.finished[k]
+                        .take()
+                        .unwrap_or_else(|| it.running[k].clone());
+                    Hypothesis {
+                        ids: beam.tokens[1..].to_vec(),
+                        token_logprobs: beam.logprobs,
+                        score: it.finished_scores[k],
+                        alignment: beam.alignment,
+                        alternatives: Vec::new(),
+                    }
                 });
+                let mut best = ranked.next().expect("at least one");
+                best.alternatives = ranked.collect();
+                results[it.orig] = Some(best);
             } else {
                 next_rows.extend(origins.iter().map(|&r| r as u32));
                 still.push(it);

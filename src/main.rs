@@ -160,6 +160,10 @@ struct TranslateArgs {
     /// [default: the model's]
     #[arg(long, value_name = "N")]
     no_repeat_ngram_size: Option<usize>,
+    /// Keep the N best translations of each sentence (beam search, N at most the beam):
+    /// JSONL records get the next best as "alternatives" with their scores.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least(1))]
+    n_best: u64,
     /// At most F × source tokens + 10 new tokens per sentence (Marian's --max-length-factor;
     /// 3 is a good value), so that a runaway translation stops early [default: off, the
     /// model's single limit, as transformers]
@@ -682,6 +686,14 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
     } else if formats.is_empty() {
         formats = Format::FILES.to_vec();
     }
+    if let Some(beam) = args.beam
+        && args.n_best > beam
+    {
+        return usage(&format!(
+            "--n-best {} needs a beam of at least {} (--beam {beam})",
+            args.n_best, args.n_best
+        ));
+    }
     if out.exists() && !out.is_dir() && !to_stdout {
         return usage(&format!(
             "--out {} exists and is not a folder",
@@ -727,6 +739,7 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             repetition_penalty: args.repetition_penalty,
             no_repeat_ngram_size: args.no_repeat_ngram_size,
             max_length_factor: args.max_length_factor,
+            n_best: args.n_best as usize,
         },
     };
     let job = JobOptions {

@@ -33,6 +33,18 @@ pub struct Record {
     /// word positions, space separated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alignment: Option<String>,
+    /// With `--n-best N`: the next best translations, best first (JSONL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alternatives: Option<Vec<Alternative>>,
+}
+
+/// One of the next best translations in a [`Record`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alternative {
+    pub tgt: String,
+    pub score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tgt_ids: Option<Vec<u32>>,
 }
 
 /// An output format; parsed from and shown as its [`Format::name`].

@@ -802,6 +802,16 @@ fn record(
         src_ids: emit_ids.then_some(t.src_ids),
         tgt_ids: emit_ids.then_some(t.tgt_ids),
         tgt_logprobs: emit_ids.then_some(t.tgt_logprobs),
+        alternatives: (!t.alternatives.is_empty()).then(|| {
+            t.alternatives
+                .into_iter()
+                .map(|a| crate::output::Alternative {
+                    tgt: a.text,
+                    score: a.score,
+                    tgt_ids: emit_ids.then_some(a.tgt_ids),
+                })
+                .collect()
+        }),
         alignment: t.alignment.map(|pairs| {
             pairs
                 .iter()

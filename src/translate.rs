@@ -42,6 +42,9 @@ pub struct EngineOptions {
     pub repetition_penalty: Option<f64>,
     /// transformers' `no_repeat_ngram_size` (0 = none).
     pub no_repeat_ngram_size: Option<usize>,
+    /// Beam search: also keep the next best `n - 1` translations of each
+    /// sentence (transformers' `num_return_sequences`; at most the beam).
+    pub n_best: usize,
     /// Marian's `--max-length-factor`: at most `F × source tokens +`
     /// [`LENGTH_FACTOR_SLACK`] new tokens per sentence (and never more than
     /// the model's limit), so that a runaway hypothesis stops early; `None`
@@ -66,6 +69,7 @@ impl Default for EngineOptions {
             repetition_penalty: None,
             no_repeat_ngram_size: None,
             max_length_factor: None,
+            n_best: 1,
         }
     }
 }
@@ -161,6 +165,17 @@ pub struct Translation {
     pub tgt_logprobs: Vec<f32>,
     /// `(source word, target word)` pairs, when word alignment was asked for.
     pub alignment: Option<Vec<(usize, usize)>>,
+    /// With an n-best list: the next best translations, best first.
+    pub alternatives: Vec<Alternative>,
+}
+
+/// One of the next best translations of a sentence (`n_best`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Alternative {
+    pub text: String,
+    /// Mean log-probability per generated token, as [`Translation::score`].
+    pub score: f32,
+    pub tgt_ids: Vec<u32>,
 }
 
 /// Statistics of one [`Engine::translate`] call.
@@ -247,6 +262,15 @@ impl Engine {
         if let Some(n) = opts.no_repeat_ngram_size {
             generation.no_repeat_ngram_size = n;
         }
+        if opts.n_best > 1 && opts.n_best > generation.num_beams {
+            anyhow::bail!(
+                "an n-best list of {} needs a beam of at least {} (the beam is {})",
+                opts.n_best,
+                opts.n_best,
+                generation.num_beams
+            );
+        }
+        generation.num_return_sequences = opts.n_best.max(1);
         let limit = model.config().max_position_embeddings;
         let max_source_tokens = opts.max_source_tokens.unwrap_or(limit).clamp(2, limit);
         Ok(Engine {
@@ -489,6 +513,7 @@ impl Engine {
             tgt_ids: Vec::new(),
             tgt_logprobs: Vec::new(),
             alignment: self.generation.output_alignment.then(Vec::new),
+            alternatives: Vec::new(),
         };
         let (mut src_words, mut tgt_words) = (0, 0);
         for (src, hyp) in parts {
@@ -508,18 +533,49 @@ impl Engine {
             t.tgt_ids.extend_from_slice(&hyp.ids);
             t.tgt_logprobs.extend_from_slice(&hyp.token_logprobs);
         }
-        t.text = texts
+        t.text = join_parts(&texts);
+        // The k-th alternative of a split sentence joins each part's k-th
+        // (a part with fewer alternatives gives its best).
+        let ranks = parts
             .iter()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        t.score = if t.tgt_logprobs.is_empty() {
-            0.0
-        } else {
-            t.tgt_logprobs.iter().sum::<f32>() / t.tgt_logprobs.len() as f32
-        };
+            .map(|(_, h)| h.alternatives.len())
+            .max()
+            .unwrap_or(0);
+        for k in 0..ranks {
+            let mut alt = Alternative::default();
+            let mut texts = Vec::new();
+            let mut logprobs: Vec<f32> = Vec::new();
+            for (_, hyp) in parts {
+                let h = hyp.alternatives.get(k).unwrap_or(hyp);
+                texts.push(self.tokenizer.decode(&h.ids, true)?);
+                alt.tgt_ids.extend_from_slice(&h.ids);
+                logprobs.extend_from_slice(&h.token_logprobs);
+            }
+            alt.text = join_parts(&texts);
+            alt.score = mean(&logprobs);
+            t.alternatives.push(alt);
+        }
+        t.score = mean(&t.tgt_logprobs);
         Ok(t)
+    }
+}
+
+/// The decoded parts of a split sentence as one text.
+fn join_parts(texts: &[String]) -> String {
+    texts
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The mean of `logprobs` (0 for none): a translation's length-normalised score.
+fn mean(logprobs: &[f32]) -> f32 {
+    if logprobs.is_empty() {
+        0.0
+    } else {
+        logprobs.iter().sum::<f32>() / logprobs.len() as f32
     }
 }
 

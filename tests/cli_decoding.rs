@@ -81,6 +81,22 @@ fn decoding_options_match_transformers_generate() {
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
             assert_eq!(g["tgt_ids"], w["ids"], "{name}: sentence {i}");
             assert_eq!(g["tgt"], w["text"], "{name}: sentence {i}");
+            match w.get("alternatives") {
+                None => assert!(g.get("alternatives").is_none(), "{name}"),
+                Some(alts) => {
+                    let got = g["alternatives"].as_array().unwrap();
+                    assert_eq!(got.len(), alts.as_array().unwrap().len(), "{name}: {i}");
+                    for (a, b) in got.iter().zip(alts.as_array().unwrap()) {
+                        assert_eq!(a["tgt_ids"], b["ids"], "{name}: sentence {i}");
+                        assert_eq!(a["tgt"], b["text"], "{name}: sentence {i}");
+                        assert!(a["score"].as_f64().unwrap() < 0.0);
+                    }
+                    if got.iter().any(|a| a["tgt_ids"] != g["tgt_ids"]) {
+                        differs_from_default += 1;
+                    }
+                    continue;
+                }
+            }
             if g["tgt_ids"] != default[i]["tgt_ids"] {
                 differs_from_default += 1;
             }

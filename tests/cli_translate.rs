@@ -547,6 +547,7 @@ fn usage_errors_exit_2() {
         &["translate", "-", "--out", "-", "--format", "moses"][..],
         &["translate", "-", "--engine", "candle", "--dtype", "int8"][..],
         &["translate", "-", "--glob", "a["][..],
+        &["translate", "-", "--beam", "2", "--n-best", "3"][..],
         &["translate", "-", "--beam", "0"][..],
         &["translate", "-", "--format", "pdf"][..],
     ] {

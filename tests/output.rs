@@ -20,6 +20,7 @@ fn rec(para: usize, sent: usize, src: &str, tgt: &str) -> Record {
         tgt_ids: None,
         tgt_logprobs: None,
         alignment: None,
+        alternatives: None,
     }
 }
 
