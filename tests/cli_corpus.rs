@@ -691,26 +691,28 @@ fn standard_output_streams_several_documents_or_refuses_before_translating() {
     ));
     assert_eq!(jsonl.lines().count(), rows.len() - 1);
 
-    // A reader that stops early ends the run quietly.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tarjama"))
-        .args([
-            "translate",
-            i,
-            "--model",
-            MODEL,
-            "--out",
-            "-",
-            "--format",
-            "jsonl",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert!(!err(&o).contains("Broken pipe"), "{}", err(&o));
+    // A reader that stops early ends the run quietly, whatever the format.
+    for format in ["jsonl", "txt"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tarjama"))
+            .args([
+                "translate",
+                i,
+                "--model",
+                MODEL,
+                "--out",
+                "-",
+                "--format",
+                format,
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", err(&o));
+        assert!(!err(&o).contains("Broken pipe"), "{}", err(&o));
+    }
     let _ = std::io::stdout().flush();
 }
