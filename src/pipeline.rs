@@ -269,6 +269,13 @@ pub fn output_options(engine: &EngineOptions, opts: &JobOptions) -> BTreeMap<Str
             "no-repeat-ngram-size",
             or_model(engine.no_repeat_ngram_size),
         ),
+        ("n-best", engine.n_best.max(1).to_string()),
+        (
+            "max-length-factor",
+            engine
+                .max_length_factor
+                .map_or("off".into(), |f| f.to_string()),
+        ),
         ("emit-ids", opts.emit_ids.to_string()),
         ("input-format", opts.input_format.to_string()),
         ("encoding", opts.encoding.to_string()),

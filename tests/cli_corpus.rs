@@ -229,6 +229,19 @@ fn rerun_skips_by_fingerprint_and_every_output_option_redoes() {
         (&["--emit-ids"], "emit-ids false→true"),
         (&["--input-format", "lines"], "input-format text→lines"),
         (&["--model", other], "model changed"),
+        (&["--encoding", "utf-8"], "encoding auto→utf-8"),
+        (&["--title", "T"], "title file name→T"),
+        (&["--length-penalty", "0.5"], "length-penalty model→0.5"),
+        (
+            &["--repetition-penalty", "1.2"],
+            "repetition-penalty model→1.2",
+        ),
+        (
+            &["--no-repeat-ngram-size", "3"],
+            "no-repeat-ngram-size model→3",
+        ),
+        (&["--n-best", "2"], "n-best 1→2"),
+        (&["--max-length-factor", "3"], "max-length-factor off→3"),
         (&["--force"], "--force"),
     ] {
         let mut args = base.to_vec();
