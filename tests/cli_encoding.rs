@@ -247,3 +247,40 @@ fn folders_take_txt_in_any_case_and_globs_choose_others() {
     assert_eq!(docs(&[]), ["B.TXT", "a.txt"]);
     assert_eq!(docs(&["--glob", "*.md", "--glob", "!draft*"]), ["c.md"]);
 }
+
+#[test]
+fn segment_reads_the_same_encodings_with_original_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "قال الوزير: انتهى الأمر. وأضاف أن الوضع هادئ.\nفقرة ثانية.\n";
+    let (cp, _, _) = encoding_rs::WINDOWS_1256.encode(text);
+    let path = dir.path().join("cp.txt");
+    std::fs::write(&path, &cp).unwrap();
+    let out = ok(&run(
+        &["segment", path.to_str().unwrap(), "--format", "jsonl"],
+        None,
+        &[],
+    ));
+    let recs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 3);
+    for r in &recs {
+        let (s, e) = (
+            r["start"].as_u64().unwrap() as usize,
+            r["end"].as_u64().unwrap() as usize,
+        );
+        let (piece, _) = encoding_rs::WINDOWS_1256.decode_without_bom_handling(&cp[s..e]);
+        assert_eq!(piece, r["text"].as_str().unwrap());
+    }
+    let o = run(
+        &["segment", path.to_str().unwrap(), "--encoding", "utf-8"],
+        None,
+        &[],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "named UTF-8, the CP1256 bytes are refused"
+    );
+}
