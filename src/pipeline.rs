@@ -791,7 +791,10 @@ fn write_all(
     records.iter().try_for_each(|r| w.record(r))
 }
 
-fn record(
+/// The alignment record of sentence `s` of `doc` and its translation `t`,
+/// as every output format (and the CLI's JSONL) holds it; ids and
+/// log-probabilities only with `emit_ids`.
+pub fn record(
     doc: &Document,
     s: crate::document::SentenceRef<'_>,
     t: crate::translate::Translation,
