@@ -78,14 +78,19 @@ impl std::str::FromStr for TextEncoding {
         } else {
             s
         };
-        Encoding::for_label(label.as_bytes())
-            .map(TextEncoding::Fixed)
-            .ok_or_else(|| {
-                format!(
-                    "unknown encoding {s:?} (auto, utf-8, windows-1256, utf-16le, utf-16be, \
-                     iso-8859-6, or another WHATWG label)"
-                )
-            })
+        let e = Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+            format!(
+                "unknown encoding {s:?} (auto, utf-8, windows-1256, utf-16le, utf-16be, \
+                 iso-8859-6, or another WHATWG label)"
+            )
+        })?;
+        if !exact_offsets(e) {
+            return Err(format!(
+                "encoding {s:?} is not supported: UTF-8, UTF-16 or a single-byte encoding \
+                 (windows-1256, iso-8859-6, …)"
+            ));
+        }
+        Ok(TextEncoding::Fixed(e))
     }
 }
 
@@ -96,6 +101,15 @@ impl fmt::Display for TextEncoding {
             TextEncoding::Fixed(e) => f.write_str(&e.name().to_ascii_lowercase()),
         }
     }
+}
+
+/// Encodings whose byte offsets can be told from the decoded text: one code
+/// unit per character width (UTF-8, UTF-16) or one byte per character. The
+/// multi-byte legacy ones (Big5, GB18030, Shift_JIS, ISO-2022-JP) do not
+/// round-trip, so re-encoding a character does not say how many bytes it
+/// was read from (found by the document fuzz target).
+fn exact_offsets(e: &'static Encoding) -> bool {
+    e == UTF_8 || e == UTF_16LE || e == UTF_16BE || e.is_single_byte()
 }
 
 /// The legacy encodings `auto` accepts from the detector: Arabic text
@@ -247,6 +261,12 @@ impl Document {
             TextEncoding::Fixed(e) => (e, bom_len(&bytes, e)),
             TextEncoding::Auto => detect(&name, &bytes)?,
         };
+        if !exact_offsets(enc) {
+            return Err(InputError::Malformed {
+                name,
+                encoding: enc.name(),
+            });
+        }
         if enc == UTF_8 {
             // The BOM stays in the text: offsets are file offsets as they are.
             return match String::from_utf8(bytes) {
@@ -370,11 +390,9 @@ fn detect(name: &str, bytes: &[u8]) -> Result<(&'static Encoding, usize), InputE
 fn encoded_len(c: char, encoding: &'static Encoding) -> usize {
     if encoding == UTF_16LE || encoding == UTF_16BE {
         c.len_utf16() * 2
-    } else if encoding.is_single_byte() {
-        1
     } else {
-        let mut buf = [0u8; 4];
-        encoding.encode(c.encode_utf8(&mut buf)).0.len()
+        debug_assert!(encoding.is_single_byte(), "exact_offsets");
+        1
     }
 }
 

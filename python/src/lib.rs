@@ -72,6 +72,9 @@ pub struct Translation {
     tgt_logprobs: Option<Vec<f32>>,
     /// (source word, target word) pairs (None unless return_alignment).
     alignment: Option<Vec<(usize, usize)>>,
+    /// With num_hypotheses > 1: the next best (text, score) pairs, best
+    /// first (the CLI's `--n-best` alternatives); empty otherwise.
+    alternatives: Vec<(String, f32)>,
 }
 
 #[pymethods]
@@ -96,6 +99,7 @@ impl Translation {
                 && o.tgt_ids == self.tgt_ids
                 && o.tgt_logprobs == self.tgt_logprobs
                 && o.alignment == self.alignment
+                && o.alternatives == self.alternatives
         })
     }
 }
@@ -280,6 +284,7 @@ struct SearchKey {
     repetition_penalty: Option<u64>,
     no_repeat_ngram_size: Option<usize>,
     max_length_factor: Option<u64>,
+    n_best: usize,
 }
 
 /// The decoding keyword arguments of `translate_batch`/`translate_document`.
@@ -312,6 +317,7 @@ fn search_key(
         repetition_penalty: finite("repetition_penalty", repetition_penalty, true)?,
         no_repeat_ngram_size: count("no_repeat_ngram_size", no_repeat_ngram_size, 0)?,
         max_length_factor: finite("max_length_factor", max_length_factor, true)?,
+        n_best: 1,
     })
 }
 
@@ -379,6 +385,7 @@ impl Translator {
             repetition_penalty: key.repetition_penalty.map(f64::from_bits),
             no_repeat_ngram_size: key.no_repeat_ngram_size,
             max_length_factor: key.max_length_factor.map(f64::from_bits),
+            n_best: key.n_best.max(1),
             ..self.base.clone()
         };
         let dir = self.dir.clone();
@@ -546,7 +553,7 @@ impl Translator {
     }
 
     /// Translates `sources`, one Translation per source in order.
-    #[pyo3(signature = (sources, *, beam_size=None, max_new_tokens=None, return_scores=true, return_alignment=false, return_ids=false, length_penalty=None, repetition_penalty=None, no_repeat_ngram_size=None, max_length_factor=None))]
+    #[pyo3(signature = (sources, *, beam_size=None, max_new_tokens=None, return_scores=true, return_alignment=false, return_ids=false, length_penalty=None, repetition_penalty=None, no_repeat_ngram_size=None, max_length_factor=None, num_hypotheses=1))]
     #[allow(clippy::too_many_arguments)]
     fn translate_batch(
         &self,
@@ -561,6 +568,7 @@ impl Translator {
         repetition_penalty: Option<f64>,
         no_repeat_ngram_size: Option<i64>,
         max_length_factor: Option<f64>,
+        num_hypotheses: i64,
     ) -> PyResult<Vec<Translation>> {
         if sources.is_instance_of::<PyString>() || sources.is_instance_of::<PyBytes>() {
             return Err(PyTypeError::new_err(
@@ -580,6 +588,10 @@ impl Translator {
             no_repeat_ngram_size,
             max_length_factor,
         )?;
+        let key = SearchKey {
+            n_best: count("num_hypotheses", Some(num_hypotheses), 1)?.unwrap_or(1),
+            ..key
+        };
         let out = self.run(py, texts, key)?;
         Ok(out
             .into_iter()
@@ -590,6 +602,11 @@ impl Translator {
                 tgt_ids: return_ids.then_some(t.tgt_ids),
                 tgt_logprobs: return_ids.then_some(t.tgt_logprobs),
                 alignment: if return_alignment { t.alignment } else { None },
+                alternatives: t
+                    .alternatives
+                    .into_iter()
+                    .map(|a| (a.text, a.score))
+                    .collect(),
             })
             .collect())
     }

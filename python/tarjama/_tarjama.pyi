@@ -22,6 +22,9 @@ class Translation:
     @property
     def alignment(self) -> Optional[list[tuple[int, int]]]:
         """(source word, target word) pairs (None unless return_alignment)."""
+    @property
+    def alternatives(self) -> list[tuple[str, float]]:
+        """With num_hypotheses > 1: the next best (text, score), best first."""
 
 class Sentence:
     """A sentence of a document; start/end are byte offsets into it."""
@@ -134,8 +137,12 @@ class Translator:
         repetition_penalty: Optional[float] = None,
         no_repeat_ngram_size: Optional[int] = None,
         max_length_factor: Optional[float] = None,
+        num_hypotheses: int = 1,
     ) -> list[Translation]:
         """Translates sources (the GIL is released meanwhile); one result per source, in order.
+
+        num_hypotheses > 1 (at most the beam) keeps the next best translations in
+        each result's `alternatives`, as the CLI's --n-best does.
 
         beam_size/max_new_tokens default to the model's generation_config.json,
         as the CLI's --beam/--max-new-tokens; length_penalty, repetition_penalty,

@@ -90,6 +90,7 @@ def test_beam_and_limit_as_cli(cli, translator, tmp_path):
         (["--repetition-penalty", "1.3", "--no-repeat-ngram-size", "2"],
          dict(repetition_penalty=1.3, no_repeat_ngram_size=2)),
         (["--max-length-factor", "1.5", "--beam", "2"], dict(max_length_factor=1.5, beam_size=2)),
+        (["--n-best", "3"], dict(num_hypotheses=3)),
     ],
 )
 def test_decoding_options_as_cli(cli, translator, cli_records, tmp_path, cli_args, kwargs):
@@ -106,6 +107,12 @@ def test_decoding_options_as_cli(cli, translator, cli_records, tmp_path, cli_arg
     got = translator.translate_batch(sources, return_ids=True, **kwargs)
     assert [(t.text, t.tgt_ids) for t in got] == [(w["tgt"], w["tgt_ids"]) for w in want]
     assert [t.score for t in got] == pytest.approx([w["score"] for w in want], abs=1e-6)
+    alts = [[(a["tgt"], a["score"]) for a in w.get("alternatives", [])] for w in want]
+    assert [[text for text, _ in t.alternatives] for t in got] == [[x for x, _ in a] for a in alts]
+    for t, a in zip(got, alts):
+        assert [s for _, s in t.alternatives] == pytest.approx([s for _, s in a], abs=1e-6)
+    if "num_hypotheses" in kwargs:
+        assert all(len(t.alternatives) == 2 for t in got)
 
 
 def test_alignment(translator):

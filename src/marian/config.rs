@@ -121,14 +121,25 @@ struct RawConfig {
     add_final_layer_norm: Option<bool>,
 }
 
+/// A token id: a JSON integer that fits in a u32 (a larger one is an error,
+/// never truncated to some other id).
+fn token_id(x: &Value) -> Option<u32> {
+    x.as_u64().and_then(|n| u32::try_from(n).ok())
+}
+
 fn ids(v: &Value, field: &str) -> Result<Option<Vec<u32>>, MarianError> {
-    let bad = || MarianError::Config(format!("`{field}` must be a token id or a list of ids"));
+    let bad = || {
+        MarianError::Config(format!(
+            "`{field}` must be a token id or a list of ids (integers from 0 to {})",
+            u32::MAX
+        ))
+    };
     match v.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(Some(vec![n.as_u64().ok_or_else(bad)? as u32])),
+        Some(x @ Value::Number(_)) => Ok(Some(vec![token_id(x).ok_or_else(bad)?])),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|x| x.as_u64().map(|n| n as u32).ok_or_else(bad))
+            .map(|x| token_id(x).ok_or_else(bad))
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(bad()),
@@ -138,10 +149,12 @@ fn ids(v: &Value, field: &str) -> Result<Option<Vec<u32>>, MarianError> {
 fn one_id(v: &Value, field: &str) -> Result<Option<u32>, MarianError> {
     match v.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(x) => x
-            .as_u64()
-            .map(|n| Some(n as u32))
-            .ok_or_else(|| MarianError::Config(format!("`{field}` must be a token id"))),
+        Some(x) => token_id(x).map(Some).ok_or_else(|| {
+            MarianError::Config(format!(
+                "`{field}` must be a token id (an integer from 0 to {})",
+                u32::MAX
+            ))
+        }),
     }
 }
 
@@ -637,6 +650,49 @@ mod tests {
         assert_eq!(
             check(json!({"bad_words_ids": [[]]})).unwrap_err(),
             "invalid Marian config: m/generation_config.json: bad_words_ids has an empty entry []"
+        );
+    }
+
+    /// Found by `cargo fuzz run config`: ids past u32::MAX were truncated
+    /// (`as u32`), so 11111111135 was read as pad id 2521176543, and
+    /// 2^32 + 1034 as the valid id 1034.
+    #[test]
+    fn ids_past_u32_max_are_rejected_not_truncated() {
+        // The minimised fuzz input, as a generation_config.json.
+        let v: Value = serde_json::from_str(r#"{"pad_token_id":11111111135}"#).unwrap();
+        assert_eq!(
+            GenerationDefaults::from_json_value(&v)
+                .unwrap_err()
+                .to_string(),
+            "invalid Marian config: `pad_token_id` must be a token id (an integer from 0 to 4294967295)"
+        );
+        let wrapped = (1u64 << 32) + 1034;
+        for field in ["pad_token_id", "decoder_start_token_id"] {
+            assert_rejected(
+                json!({ field: wrapped }),
+                &format!("`{field}` must be a token id (an integer from 0 to 4294967295)"),
+            );
+        }
+        for (field, ids) in [
+            ("eos_token_id", json!(1u64 << 32)),
+            ("eos_token_id", json!([0, wrapped])),
+            ("forced_eos_token_id", json!(wrapped)),
+        ] {
+            assert_rejected(
+                json!({ field: ids }),
+                &format!(
+                    "`{field}` must be a token id or a list of ids (integers from 0 to 4294967295)"
+                ),
+            );
+        }
+        assert_rejected(
+            json!({"bad_words_ids": [[wrapped]]}),
+            "`bad_words_ids`: invalid value: integer `4294968330`, expected u32",
+        );
+        // u32::MAX itself is an id (outside this vocabulary).
+        assert_rejected(
+            json!({"eos_token_id": u32::MAX}),
+            "eos_token_id 4294967295 is outside the vocabulary (size 1035)",
         );
     }
 

@@ -10,6 +10,7 @@
 //! other.
 
 pub(crate) mod layout;
+mod pickle;
 mod random;
 mod safetensors;
 
@@ -61,7 +62,10 @@ impl Checkpoint {
         let source = if file.extension().is_some_and(|e| e == "safetensors") {
             safetensors::Reader::open(file).map(Source::Safetensors)
         } else {
-            PthTensors::new(file, None).map(Source::Pth)
+            pickle::check_archive(file)
+                .map_err(|e| candle_core::Error::Msg(format!("malformed PyTorch pickle: {e}")))
+                .and_then(|()| contain_pickle_panics(|| PthTensors::new(file, None)))
+                .map(Source::Pth)
         }
         .map_err(|source| MarianError::WeightsFile {
             file: file.to_owned(),
@@ -117,6 +121,19 @@ impl Checkpoint {
             };
             return Err(self.err(&spec.names[0], format!("missing from the checkpoint{also}")));
         };
+        // Check the declared shape before reading: a header may declare any
+        // size, and its data would be allocated before a later check.
+        let declared = match &self.source {
+            Source::Safetensors(r) => r.shape(name),
+            Source::Pth(p) => p.tensor_infos().get(name).map(|i| i.layout.dims()),
+            Source::Random { .. } => unreachable!("handled above"),
+        };
+        if let Some(shape) = declared.filter(|s| *s != spec.shape.as_slice()) {
+            return Err(self.err(
+                name,
+                format!("has shape {shape:?}, expected {:?}", spec.shape),
+            ));
+        }
         let t = match &self.source {
             Source::Safetensors(r) => r.get(name),
             Source::Pth(p) => pth_tensor(p, name),
@@ -151,9 +168,25 @@ impl Checkpoint {
     }
 }
 
+/// Runs candle's unpickler, turning its panics into errors: on malformed
+/// pickles it indexes short tuples and overflows on negative offsets (found
+/// by `cargo fuzz run pytorch_bin`; candle-core 0.11.1, pickle.rs). What
+/// would exhaust memory instead is refused before, by [`pickle`].
+fn contain_pickle_panics<T>(f: impl FnOnce() -> candle_core::Result<T>) -> candle_core::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("unknown");
+        Err(candle_core::Error::Msg(format!(
+            "malformed PyTorch pickle (the reader failed: {why})"
+        )))
+    })
+}
+
 fn pth_tensor(p: &PthTensors, name: &str) -> candle_core::Result<HostTensor> {
-    let t = p
-        .get(name)?
+    let t = contain_pickle_panics(|| p.get(name))?
         .ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.into() })?;
     Ok(HostTensor {
         shape: t.dims().to_vec(),

@@ -54,17 +54,20 @@ impl Reader {
         let meta: Metadata = serde_json::from_slice(&header)
             .map_err(|e| err(path, format!("invalid safetensors header: {e}")))?;
         let data_start = 8 + n;
-        if let Some((name, info)) = meta
-            .tensors()
-            .into_iter()
-            .find(|(_, i)| data_start + i.data_offsets.1 as u64 > len)
-        {
+        // The header's offsets are validated contiguous from 0, so the last
+        // tensor's end is the data's; it may be any u64 (checked add).
+        let data_end = u64::try_from(meta.data_len())
+            .ok()
+            .and_then(|d| data_start.checked_add(d));
+        if data_end.is_none_or(|end| end > len) {
+            let last = meta.offset_keys().pop().unwrap_or_default();
+            let end = match data_end {
+                Some(end) => format!("at byte {end}"),
+                None => "past byte 2^64".into(),
+            };
             return Err(err(
                 path,
-                format!(
-                    "truncated: tensor `{name}` ends at byte {} of a {len}-byte file",
-                    data_start + info.data_offsets.1 as u64
-                ),
+                format!("truncated: tensor `{last}` ends {end} of a {len}-byte file"),
             ));
         }
         Ok(Self {
@@ -77,6 +80,11 @@ impl Reader {
 
     pub fn contains(&self, name: &str) -> bool {
         self.meta.info(name).is_some()
+    }
+
+    /// The shape the header gives tensor `name`, before reading its data.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.meta.info(name).map(|i| i.shape.as_slice())
     }
 
     /// Tensor `name` as f32 (f16 and bf16 are widened).
@@ -128,5 +136,60 @@ impl Reader {
             data,
             shape: info.shape.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(header: &str, data: &[u8]) -> candle_core::Result<Reader> {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(header.as_bytes());
+        file.extend_from_slice(data);
+        std::fs::write(tmp.path(), file).unwrap();
+        Reader::open(tmp.path())
+    }
+
+    #[test]
+    fn a_header_whose_data_ends_past_u64_max_is_truncated_not_an_overflow() {
+        // Eight valid, contiguous 2^61-1 byte tensors: the data ends at byte
+        // 2^64 - 8 after the header, past u64::MAX from the file's start.
+        let size = (1u64 << 61) - 1;
+        let tensors: Vec<String> = (0..8u64)
+            .map(|i| {
+                format!(
+                    r#""t{i}":{{"dtype":"U8","shape":[{size}],"data_offsets":[{},{}]}}"#,
+                    i * size,
+                    (i + 1) * size
+                )
+            })
+            .collect();
+        let header = format!("{{{}}}", tensors.join(","));
+        let e = open(&header, &[]).err().expect("refused").to_string();
+        assert!(
+            e.contains("truncated: tensor `t7` ends past byte 2^64"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn truncation_names_the_last_tensor() {
+        let header = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
+                         "b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#;
+        let e = open(header, &[0; 12]).err().expect("refused").to_string();
+        let want = format!(
+            "ends at byte {} of a {}-byte file",
+            8 + header.len() + 16,
+            8 + header.len() + 12
+        );
+        assert!(
+            e.contains("truncated: tensor `b`") && e.contains(&want),
+            "{e}"
+        );
+        let r = open(header, &[0; 16]).expect("complete");
+        assert_eq!(r.shape("b"), Some(&[2usize][..]));
+        assert_eq!(r.get("a").unwrap().data, [0.0, 0.0]);
     }
 }
