@@ -777,6 +777,21 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    if args.dry_run {
+        if !args.quiet {
+            eprintln!(
+                "tarjama: dry run: {} to translate, {} up to date, {} failed; nothing written",
+                summary.planned,
+                summary.skipped_up_to_date,
+                summary.failed.len()
+            );
+        }
+        return Ok(if summary.failed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     if !args.quiet {
         let st = &summary.stats;
         // The layout that ran; the planned one when nothing needed translating.

@@ -149,6 +149,8 @@ pub struct Summary {
     pub stale_temps_removed: usize,
     /// What ran the network, if a model was loaded.
     pub backend: Option<Backend>,
+    /// `--dry-run`: documents that would be translated.
+    pub planned: usize,
 }
 
 /// Why a run could not start or had to stop.
@@ -542,6 +544,10 @@ impl Run<'_> {
             }
             if opts.dry_run {
                 self.reporter.planned(&key, &v);
+                match v {
+                    Verdict::UpToDate => self.summary.skipped_up_to_date += 1,
+                    _ => self.summary.planned += 1,
+                }
                 return Ok(None);
             }
             let mut all_files: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -624,7 +624,13 @@ fn dry_run_and_status_list_done_stale_and_missing() {
     };
     let a = args(&["--dry-run"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    let dry = ok(&run(&a, None, &[]));
+    let o = run(&a, None, &[]);
+    assert!(
+        err(&o).contains("dry run: 2 to translate, 1 up to date, 0 failed"),
+        "{}",
+        err(&o)
+    );
+    let dry = ok(&o);
     assert_eq!(
         dry,
         "skip\td000\tup to date\ntranslate\td001\tinput changed\ntranslate\td002\tnew\n"
