@@ -5,24 +5,13 @@
 //! since WHATWG encoders never produce UTF-16).
 
 use std::path::Path;
-use std::process::Output;
 
 use serde_json::Value;
 
 mod common;
-use common::run;
+use common::{ok, run};
 
 const MODEL: &str = "tests/fixtures/marian";
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
 
 fn records(file: &Path, extra: &[&str]) -> Vec<Value> {
     let mut args = vec![

@@ -3,7 +3,6 @@
 //! sentences (tests/fixtures/pipeline_expected.json, see gen_pipeline.py).
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use quick_xml::events::Event;
 use serde_json::Value;
@@ -15,17 +14,7 @@ fn root() -> &'static Path {
 }
 
 mod common;
-use common::{run, translate_into};
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
+use common::{ok, run, translate_into};
 
 fn jsonl(s: &str) -> Vec<Value> {
     s.lines()

@@ -64,3 +64,15 @@ pub fn translate_into(
         &[],
     )
 }
+
+/// The standard output of a run that must have succeeded (its stderr in
+/// the failure message otherwise).
+pub fn ok(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
