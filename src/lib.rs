@@ -17,6 +17,7 @@
 //! - [`output`]: alignment records and the bilingual files written from them;
 //! - [`pipeline`]: documents in, bilingual files out (the `translate` job).
 
+pub mod align;
 pub mod bench;
 pub mod corpus;
 pub mod decode;
