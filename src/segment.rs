@@ -32,6 +32,11 @@
 //!   (`“كازاخستان”.. مكسر عصا`), not a terminator; `...`, `…` and `. . .` are,
 //!   except after a single word opening the sentence (`#كازاخستان... لماذا`)
 //!   and inside brackets (`(...)`, `[…]`, `(!)`), which mark an elision.
+//! - An ellipsis is also an omission, not an end, after `,` `،` `;` `؛` `:` or
+//!   an opener (`قال، ... إن`), before `إلخ` or a closing bracket (`(روسيا ...)
+//!   في`), and inside a bracket or quotation opened within `WINDOW` bytes
+//!   behind that closes within `WINDOW` ahead (`«قال ... ثم»`). An ellipsis
+//!   that closes a quotation (`...»`) or has its own stop (`...).`) still ends.
 //! - `م.` `هـ.` `ق.م.` after a year, and `ص.`/`م.` after a clock time, end the
 //!   sentence unless the next word continues it (`إلى`, `حتى`, `و`, a digit):
 //!   a reader sees one dot doing both jobs at `عام 1950م. وكان`.
@@ -39,6 +44,10 @@
 //!   abbreviation (`ك. ك. ماسيموف`, `د.`, `ص.`, `ج.`) and never ends a
 //!   sentence; a single Latin capital is an initial unless the next word is a
 //!   common English sentence opener or Arabic (`Plan B. The`).
+//! - A Latin letter spelled in Arabic (`إف.` `جي.` `إتش.`, list at
+//!   `is_letter_name`) is an initial before another initial, or before an
+//!   Arabic word that is not a common opener or definite noun, unless a number
+//!   precedes it: `جون إف. كينيدي` runs on, `فيتامين دي. وقال` and `5 جي. تغطي` end.
 //! - A quotation that ends with its own terminator (`"…!" قال`) runs on when
 //!   the next word is lower-case Latin or an Arabic verb of saying; after
 //!   `". ` the period is the sentence's own and it always ends.
@@ -71,6 +80,8 @@ pub fn sentence_ranges(paragraph: &str) -> Vec<Range<usize>> {
     let mut last_char: Option<char> = None;
     let mut prev_word_last: Option<char> = None;
     let mut token_urlish = false;
+    let mut pairs = OpenPairs::default();
+    let mut ahead = PairAhead::default();
     let mut i = 0;
     while let Some(c) = char_at(s, i) {
         step();
@@ -94,6 +105,7 @@ pub fn sentence_ranges(paragraph: &str) -> Vec<Range<usize>> {
             }
         }
         if !is_terminator(c) {
+            pairs.see(s, i, c);
             token_urlish |= matches!(c, '/' | '@' | ':' | '=' | '&');
             last_char = Some(c);
             i += c.len_utf8();
@@ -107,7 +119,8 @@ pub fn sentence_ranges(paragraph: &str) -> Vec<Range<usize>> {
             if is_terminator(d) {
                 cluster.add_terminator(d);
             } else if is_closer(d) {
-                cluster.closers = true;
+                cluster.add_closer(d);
+                pairs.close(d);
             } else if !is_invisible(d) {
                 // A bidi mark right after the stop (`.\u{200F} `) is part of it.
                 break;
@@ -116,6 +129,15 @@ pub fn sentence_ranges(paragraph: &str) -> Vec<Range<usize>> {
             j += d.len_utf8();
             last_char = Some(d);
         }
+        // Only a stop that could be an ellipsis asks whether its bracket or
+        // quotation closes ahead; the memo keeps those scans linear overall.
+        let maybe_ellipsis = cluster.is_ellipsis() || (cluster.dots == 1 && i == word_start);
+        let in_open_pair = maybe_ellipsis
+            && !cluster.strong
+            && !cluster.closers
+            && pairs
+                .innermost(i)
+                .is_some_and(|close| ahead.closes_within(s, close, j));
         let ctx = Context {
             text: s,
             word: word_start..i,
@@ -123,6 +145,7 @@ pub fn sentence_ranges(paragraph: &str) -> Vec<Range<usize>> {
             prev_word_last,
             token_urlish,
             cluster,
+            in_open_pair,
         };
         let boundary = ctx.is_boundary(&peek_next(s, j));
         token_urlish |= cluster.dots > 0;
@@ -153,10 +176,20 @@ struct Cluster {
     strong: bool,
     ellipsis_char: bool,
     closers: bool,
+    /// A quotation mark among the closers (not only brackets).
+    quote_closer: bool,
+    /// A terminator after a closer (`...).`): the sentence's own stop.
+    stop_after_closer: bool,
 }
 
 impl Cluster {
+    fn add_closer(&mut self, c: char) {
+        self.closers = true;
+        self.quote_closer |= !matches!(c, ')' | ']' | '}');
+    }
+
     fn add_terminator(&mut self, c: char) {
+        self.stop_after_closer |= self.closers;
         match c {
             '.' => self.dots += 1,
             '…' => self.ellipsis_char = true,
@@ -179,6 +212,8 @@ struct Next<'a> {
     first: Option<char>,
     /// The letters and digits starting at `first`, cut at the window.
     word: &'a str,
+    /// The character right after `word`, inside the window.
+    after_word: Option<char>,
 }
 
 fn peek_next(s: &str, from: usize) -> Next<'_> {
@@ -210,6 +245,7 @@ fn peek_next(s: &str, from: usize) -> Next<'_> {
         glued,
         first,
         word: &s[k..w],
+        after_word: char_at(s, w).filter(|_| w < limit),
     }
 }
 
@@ -221,6 +257,9 @@ struct Context<'a> {
     prev_word_last: Option<char>,
     token_urlish: bool,
     cluster: Cluster,
+    /// The cluster has no closers, and the innermost bracket or quotation
+    /// opened within `WINDOW` bytes behind is closed within `WINDOW` ahead.
+    in_open_pair: bool,
 }
 
 impl Context<'_> {
@@ -247,6 +286,9 @@ impl Context<'_> {
             // Spaced ellipsis `. . .`: the run goes on after the space.
             return false;
         }
+        if self.is_omission(next) {
+            return false;
+        }
         if cl.closers && continues_after_quote(next.word) {
             return false;
         }
@@ -264,6 +306,31 @@ impl Context<'_> {
             return true;
         }
         self.after_single_dot(next)
+    }
+
+    /// An ellipsis (`...`, `…`, `. . .`) marking words left out of a running
+    /// sentence: after clause punctuation or an opener (`قال، ... إن`,
+    /// `«... ثم`), before `إلخ`, before a closing bracket (`(روسيا ...) في`),
+    /// or inside a bracket or quotation that closes ahead (`«قال ... ثم»`).
+    fn is_omission(&self, next: &Next) -> bool {
+        let cl = self.cluster;
+        if cl.strong || !(cl.is_ellipsis() || (cl.dots == 1 && self.word.is_empty())) {
+            return false;
+        }
+        let (before, dots_before) = before_ellipsis(self.text, self.word.end);
+        // A lone `.` token ends an ellipsis only as the last of `. . .`.
+        if !cl.is_ellipsis() && dots_before < 2 {
+            return false;
+        }
+        if cl.closers {
+            // `…)` leaves the aside open to the sentence; `...).` and `...»`
+            // end as before.
+            return !cl.quote_closer && !cl.stop_after_closer;
+        }
+        let after_mark = before.is_some_and(|(at, b)| {
+            matches!(b, ',' | '،' | ';' | '؛' | ':') || opens_pair(self.text, at, b).is_some()
+        });
+        after_mark || has_word("إلخ الخ", &plain(next.word)) || self.in_open_pair
     }
 
     /// `1. Introduction`, `٣. الاقتصاد`, `IV. Results`, `2.) Item`: a list
@@ -307,6 +374,13 @@ impl Context<'_> {
         if is_single_caseless_letter(&core) {
             return false;
         }
+        if is_letter_name(&core) {
+            return !self.letter_name_is_initial(next);
+        }
+        if core.strip_prefix('و').is_some_and(is_letter_name) && next_is_initial(next) {
+            // `وتي. إس. إليوت`: a conjunction glued to the first of a chain of initials.
+            return false;
+        }
         if core.contains('.') {
             return self.dotted_abbreviation(&core, after_number, next);
         }
@@ -329,6 +403,17 @@ impl Context<'_> {
         true
     }
 
+    /// `جون إف. كينيدي`, `جي. كي. رولينغ`: a Latin letter spelled in Arabic is
+    /// an initial when another initial follows, or an Arabic word that is not
+    /// a common sentence opener, and no number comes before (`5 جي.` is a
+    /// label). Otherwise it ends the sentence (`فيتامين دي. وقال`, `اتصل بي. ثم`).
+    fn letter_name_is_initial(&self, next: &Next) -> bool {
+        next_is_initial(next)
+            || (starts_caseless(next)
+                && !is_arabic_opener(next.word)
+                && !self.prev_word_last.is_some_and(char::is_numeric))
+    }
+
     fn dotted_abbreviation(&self, core: &str, after_number: bool, next: &Next) -> bool {
         let parts_ok = core
             .split('.')
@@ -348,6 +433,16 @@ impl Context<'_> {
         }
         is_sentence_opener(next)
     }
+}
+
+/// The next token is an initial: a letter name, a single Arabic letter or a
+/// Latin capital, then a dot (`جي. كي.`, `جيه. ر.`).
+fn next_is_initial(next: &Next) -> bool {
+    let w = next.word;
+    next.after_word == Some('.')
+        && (is_letter_name(w)
+            || is_single_caseless_letter(&plain(w))
+            || (w.chars().count() == 1 && w.chars().all(char::is_uppercase)))
 }
 
 fn char_at(s: &str, i: usize) -> Option<char> {
@@ -438,11 +533,67 @@ fn continues_after_era(next: &Next) -> bool {
 /// saying, and a few connectives. `وقال`/`وأضاف` are not here: with the
 /// conjunction they open the next sentence of a report.
 fn continues_after_quote(word: &str) -> bool {
-    const ATTRIBUTION: &str = "\
-        قال قالت يقول تقول أضاف أضافت يضيف تضيف تابع تابعت أكد أكدت يؤكد صرح صرحت أوضح أوضحت \
-        رد ردت كتب كتبت سأل سألت علق علقت مضيفا مضيفة مؤكدا مؤكدة مشيرا مشيرة موضحا موضحة \
-        قائلا قائلة معتبرا معتبرة لافتا لافتة ثم حسب بحسب وفق وفقا";
     has_word(ATTRIBUTION, &plain(word))
+}
+
+const ATTRIBUTION: &str = "\
+    قال قالت يقول تقول أضاف أضافت يضيف تضيف تابع تابعت أكد أكدت يؤكد صرح صرحت أوضح أوضحت \
+    رد ردت كتب كتبت سأل سألت علق علقت مضيفا مضيفة مؤكدا مؤكدة مشيرا مشيرة موضحا موضحة \
+    قائلا قائلة معتبرا معتبرة لافتا لافتة ثم حسب بحسب وفق وفقا";
+
+/// Latin letter names as Arabic spells them (A إيه, B/P بي, C سي, D دي, E إي,
+/// F إف, G جي, H إتش, I آي, J جيه, K كي, L إل, M إم, N إن, O أو, Q كيو, R آر,
+/// S إس, T تي, U يو, V في/ڤي, W دبليو, X إكس, Y واي, Z زد), compared after
+/// `fold` so hamza-less and `ى` spellings match. Left out: `زي` and `جاي`,
+/// dialect words ("like", "coming") that end sentences more often than they
+/// abbreviate names.
+fn is_letter_name(core: &str) -> bool {
+    const NAMES: &str = "\
+        إيه أيه بي سي دي إي إف جي إتش إيتش آي جيه كي كيه إل إم إن أو كيو آر إس تي يو في ڤي \
+        دبليو إكس واي زد";
+    has_folded(NAMES, core)
+}
+
+/// A word that commonly starts an Arabic sentence and is not a name: a
+/// function word or verb of saying, bare or after `و`/`ف`, or a definite
+/// noun (`ال` or `لل` and at least three more letters, so `والاس` is a name).
+/// The article is checked unfolded: it never carries hamza, names often do
+/// (`إليوت`, `ألين`).
+fn is_arabic_opener(word: &str) -> bool {
+    const OPENERS: &str = "\
+        و ف ثم لكن لكنه لكنها كما إذ إذا إن أن إنه إنها لأن حيث بينما أما إلا بل قد لقد كان \
+        كانت يكون تكون ليس ليست لم لن لا ما هل هذا هذه ذلك تلك هؤلاء هناك هو هي هم نحن أنا \
+        في من على إلى عن مع بعد قبل منذ عند خلال كذلك أيضا";
+    let w = plain(word);
+    let bare = w
+        .strip_prefix(['و', 'ف'])
+        .filter(|r| r.chars().count() >= 2);
+    [Some(w.as_str()), bare].into_iter().flatten().any(|w| {
+        let definite = ["ال", "لل"]
+            .iter()
+            .any(|a| w.strip_prefix(a).is_some_and(|r| r.chars().count() >= 3));
+        definite || has_folded(OPENERS, w) || has_folded(ATTRIBUTION, w)
+    })
+}
+
+/// Spelling variants writers mix freely: harakat dropped, every alif with
+/// hamza or madda as bare alif, final alif maqsura as ya.
+fn fold(word: &str) -> impl Iterator<Item = char> + '_ {
+    word.chars()
+        .filter(|&c| !is_arabic_mark(c))
+        .map(|c| match c {
+            'أ' | 'إ' | 'آ' | 'ٱ' => 'ا',
+            'ى' => 'ي',
+            c => c,
+        })
+}
+
+/// Membership in a space-separated word list, both sides folded.
+fn has_folded(list: &str, word: &str) -> bool {
+    fold(word).next().is_some()
+        && list
+            .split_ascii_whitespace()
+            .any(|w| fold(w).eq(fold(word)))
 }
 
 /// The word without harakat, which writers add or leave out at will.
@@ -453,6 +604,137 @@ fn plain(word: &str) -> String {
 /// Membership in a space-separated word list.
 fn has_word(list: &str, word: &str) -> bool {
     !word.is_empty() && list.split_ascii_whitespace().any(|w| w == word)
+}
+
+/// The last character before the ellipsis ending at `at` (with its
+/// position), looking back through white space, bidi marks and the dots of a
+/// spaced `. . .`, and how many dots that walk crossed; within `WINDOW`.
+fn before_ellipsis(s: &str, at: usize) -> (Option<(usize, char)>, usize) {
+    let lo = ceil_boundary(s, at.saturating_sub(WINDOW));
+    let mut dots = 0;
+    for (k, c) in s[lo..at].char_indices().rev() {
+        step();
+        match c {
+            '.' => dots += 1,
+            '…' => dots += 3,
+            c if c.is_whitespace() || is_invisible(c) => {}
+            c => return (Some((lo + k, c)), dots),
+        }
+    }
+    (None, dots)
+}
+
+/// The closing mark expected if `c` at `at` opens a bracket or quotation. A
+/// straight `"` opens unless it follows a letter, digit, stop or closer.
+fn opens_pair(s: &str, at: usize, c: char) -> Option<char> {
+    match c {
+        '(' => Some(')'),
+        '[' => Some(']'),
+        '{' => Some('}'),
+        '«' => Some('»'),
+        '‹' => Some('›'),
+        '“' => Some('”'),
+        '"' => {
+            let closes = s[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|p| p.is_alphanumeric() || is_terminator(p) || is_pair_closer(p));
+            (!closes).then_some('"')
+        }
+        _ => None,
+    }
+}
+
+fn is_pair_closer(c: char) -> bool {
+    matches!(c, ')' | ']' | '}' | '»' | '›' | '”' | '"')
+}
+
+/// Brackets and quotations opened and not closed yet, innermost last. Kept
+/// by the forward pass (O(1) a character); only an opener within `WINDOW`
+/// bytes behind is ever reported.
+#[derive(Default)]
+struct OpenPairs {
+    /// (position, expected closing mark); the oldest is dropped past `MAX`.
+    open: Vec<(usize, char)>,
+}
+
+impl OpenPairs {
+    const MAX: usize = 8;
+
+    fn see(&mut self, s: &str, at: usize, c: char) {
+        if let Some(close) = opens_pair(s, at, c) {
+            if self.open.len() == Self::MAX {
+                self.open.remove(0);
+            }
+            self.open.push((at, close));
+        } else if is_pair_closer(c) {
+            self.close(c);
+        }
+    }
+
+    /// A closer also closes whatever was left open inside its pair.
+    fn close(&mut self, c: char) {
+        if let Some(k) = self.open.iter().rposition(|&(_, close)| close == c) {
+            self.open.truncate(k);
+        }
+    }
+
+    /// The closing mark of the innermost pair, if opened within `WINDOW` before `at`.
+    fn innermost(&self, at: usize) -> Option<char> {
+        let &(pos, close) = self.open.last()?;
+        (at - pos <= WINDOW).then_some(close)
+    }
+}
+
+/// Answers "is the first mark of this pair within `WINDOW` bytes after
+/// `from` its closer?", remembering the last scan so that no byte is read
+/// twice while `from` moves forward.
+#[derive(Default)]
+struct PairAhead {
+    close: char,
+    /// No mark of the pair lies in `from..to`, except `hit` (the first one).
+    from: usize,
+    to: usize,
+    hit: Option<(usize, bool)>,
+}
+
+impl PairAhead {
+    fn closes_within(&mut self, s: &str, close: char, from: usize) -> bool {
+        let stale = match self.hit {
+            Some((q, _)) => q < from,
+            None => self.to < from,
+        };
+        if close != self.close || from < self.from || stale {
+            *self = PairAhead {
+                close,
+                from,
+                to: from,
+                hit: None,
+            };
+        }
+        let limit = floor_boundary(s, from.saturating_add(WINDOW).min(s.len()));
+        if self.hit.is_none() {
+            let mut k = self.to;
+            while let Some(c) = char_at(s, k).filter(|_| k < limit) {
+                step();
+                let opens = opens_pair(s, k, c) == Some(close);
+                if opens || c == close {
+                    self.hit = Some((k, !opens));
+                    break;
+                }
+                k += c.len_utf8();
+            }
+            self.to = k;
+        }
+        matches!(self.hit, Some((q, true)) if q < limit)
+    }
+}
+
+fn ceil_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 fn is_roman_numeral(w: &str) -> bool {
