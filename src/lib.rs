@@ -15,6 +15,8 @@
 //!   by length, run, reassemble in input order, word alignment;
 //! - [`hub`]: finding a model: a local folder or the Hugging Face cache and Hub;
 //! - [`output`]: alignment records and the bilingual files written from them;
+//! - [`qa`]: quality flags on each sentence pair (numbers, names, length,
+//!   loops, untranslated text);
 //! - [`pipeline`]: documents in, bilingual files out (the `translate` job).
 
 pub mod align;
@@ -27,6 +29,7 @@ pub mod manifest;
 pub mod marian;
 pub mod output;
 pub mod pipeline;
+pub mod qa;
 pub mod segment;
 pub mod tokenizer;
 pub mod translate;

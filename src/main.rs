@@ -839,6 +839,9 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
             engine,
             describe_shares(&shares)
         );
+        if summary.qa.pairs > 0 {
+            eprintln!("tarjama: QA: {}", summary.qa);
+        }
     }
     let code = signal.load(Ordering::Relaxed);
     Ok(if summary.interrupted && code != 0 {

@@ -1,14 +1,16 @@
 //! Bilingual output files. This module owns the alignment record (a source
-//! sentence located in its document, paired with its translation) and its
-//! renderings — HTML side by side, TMX 1.4b, TSV, JSONL, Markdown and a Moses
-//! line-aligned pair — and writing them atomically (temp file + rename), so
-//! a reader never sees half a file.
+//! sentence located in its document, paired with its translation and its
+//! [`crate::qa`] flags) and its renderings — HTML side by side, TMX 1.4b,
+//! TSV, JSONL, Markdown and a Moses line-aligned pair — and writing them
+//! atomically (temp file + rename), so a reader never sees half a file.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use quick_xml::escape::escape;
 use serde::Serialize;
+
+use crate::qa::Flag;
 
 /// One source sentence and its translation, located in its document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,6 +25,9 @@ pub struct Record {
     pub tgt: String,
     /// Length-normalised log-probability of the translation.
     pub score: f32,
+    /// What [`crate::qa::check`] found wrong with the pair; always written
+    /// (`[]` when nothing), so that readers can rely on the key.
+    pub flags: Vec<Flag>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub src_ids: Option<Vec<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -307,11 +312,12 @@ impl<W: Write> FormatWriter<W> {
             )?,
             Format::Tsv if !self.header_written => {
                 let doc = if self.doc_column { "doc\t" } else { "" };
-                writeln!(out, "{doc}para\tsent\tstart\tend\tar\ten\tscore")?;
+                // `flags` last, so that the older columns keep their places.
+                writeln!(out, "{doc}para\tsent\tstart\tend\tar\ten\tscore\tflags")?;
             }
             Format::Md => write!(
                 out,
-                "# {}\n\n| ¶ | Arabic | English |\n| --- | --- | --- |\n",
+                "# {}\n\n| ¶ | Arabic | English | QA |\n| --- | --- | --- | --- |\n",
                 md_cell(title)
             )?,
             Format::Txt => {
@@ -338,9 +344,21 @@ impl<W: Write> FormatWriter<W> {
                     writeln!(out, "<tbody class=\"para\" id=\"p{}\">", r.para + 1)?;
                     self.para = Some(r.para);
                 }
+                // A flagged row gets a class, a tooltip and the flags as a
+                // data attribute that the style sheet shows after the English
+                // (generated content: the cell's text stays the translation).
+                let (class, qa) = if r.flags.is_empty() {
+                    (String::new(), String::new())
+                } else {
+                    let names = flag_names(&r.flags, ", ");
+                    (
+                        format!(" class=\"qa\" title=\"QA: {names}\""),
+                        format!(" data-qa=\"{names}\""),
+                    )
+                };
                 writeln!(
                     out,
-                    "<tr id=\"s{p}-{s}\"><td class=\"en\" dir=\"ltr\" lang=\"en\">{}</td>\
+                    "<tr id=\"s{p}-{s}\"{class}><td class=\"en\" dir=\"ltr\" lang=\"en\"{qa}>{}</td>\
                      <td class=\"ar\" dir=\"rtl\" lang=\"ar\">{}</td></tr>",
                     escape(&r.tgt),
                     escape(&r.src),
@@ -350,6 +368,14 @@ impl<W: Write> FormatWriter<W> {
             }
             Format::Tmx => {
                 write!(out, "\n    <tu tuid=\"{}.{}\">", r.para + 1, r.sent + 1)?;
+                if !r.flags.is_empty() {
+                    // TMX 1.4 leaves `x-` prop types to tools.
+                    write!(
+                        out,
+                        "\n      <prop type=\"x-tarjama-flags\">{}</prop>",
+                        flag_names(&r.flags, ",")
+                    )?;
+                }
                 for (lang, text) in [("ar", &r.src), ("en", &r.tgt)] {
                     write!(
                         out,
@@ -365,14 +391,15 @@ impl<W: Write> FormatWriter<W> {
                 }
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{:.4}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{:.4}\t{}",
                     r.para,
                     r.sent,
                     r.start,
                     r.end,
                     tsv_field(&r.src),
                     tsv_field(&r.tgt),
-                    r.score
+                    r.score,
+                    flag_names(&r.flags, ",")
                 )?;
             }
             Format::Jsonl => {
@@ -381,11 +408,12 @@ impl<W: Write> FormatWriter<W> {
             }
             Format::Md => writeln!(
                 out,
-                "| {}.{} | {} | {} |",
+                "| {}.{} | {} | {} | {} |",
                 r.para + 1,
                 r.sent + 1,
                 md_cell(&r.src),
-                md_cell(&r.tgt)
+                md_cell(&r.tgt),
+                flag_names(&r.flags, ", ")
             )?,
             Format::Txt => {
                 if self.para.is_some_and(|p| p != r.para) {
@@ -431,6 +459,12 @@ impl<W: Write> FormatWriter<W> {
     }
 }
 
+/// The names of `flags` joined by `sep` (names are plain ASCII words, safe
+/// in every format unescaped).
+fn flag_names(flags: &[Flag], sep: &str) -> String {
+    flags.iter().map(|f| f.name()).collect::<Vec<_>>().join(sep)
+}
+
 /// A TSV field as RFC 4180 quotes it (with a tab for the comma): a field
 /// holding a tab, a line break or a `"` is wrapped in `"`, its `"` doubled;
 /// any other is written as is. `pandas.read_csv(path, sep="\t")`, Python's
@@ -471,10 +505,11 @@ fn md_cell(s: &str) -> String {
 
 /// The page's style sheet: light and dark colours, a narrow-screen layout
 /// (the two columns stay side by side and wrap), print (light, no toggle),
-/// and the side swap (`#swap:checked` mirrors the table).
+/// the side swap (`#swap:checked` mirrors the table), and the QA flags of a
+/// flagged row as a small label after its English.
 const HTML_STYLE: &str = "\
-:root{color-scheme:light dark;--fg:#222;--bg:#fff;--muted:#666;--rule:#ccc;--head:#888;--hl:#fff3bf;--hl-cell:#ffe066}
-@media (prefers-color-scheme:dark){:root{--fg:#e3e3e3;--bg:#16181c;--muted:#9aa0a6;--rule:#3b4048;--head:#6b7179;--hl:#33301c;--hl-cell:#574a12}}
+:root{color-scheme:light dark;--fg:#222;--bg:#fff;--muted:#666;--rule:#ccc;--head:#888;--hl:#fff3bf;--hl-cell:#ffe066;--qa:#9a3412;--qa-bg:#ffedd5}
+@media (prefers-color-scheme:dark){:root{--fg:#e3e3e3;--bg:#16181c;--muted:#9aa0a6;--rule:#3b4048;--head:#6b7179;--hl:#33301c;--hl-cell:#574a12;--qa:#fdba74;--qa-bg:#431407}}
 html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:75rem;padding:0 1rem;color:var(--fg);background:var(--bg)}
 h1{font-size:1.2rem;font-weight:600;overflow-wrap:anywhere}
@@ -489,8 +524,9 @@ th{text-align:start;font-weight:600;border-bottom:2px solid var(--head);padding:
 input.swap{margin:0 .4rem 0 0;vertical-align:middle}
 label.swap{font-size:.9rem;color:var(--muted);cursor:pointer;vertical-align:middle}
 #swap:checked~table{direction:rtl}
+tr.qa td.en::after{content:attr(data-qa);display:inline-block;margin-inline-start:.5em;padding:0 .4em;border-radius:.25em;font-size:.75rem;line-height:1.5;white-space:nowrap;color:var(--qa);background:var(--qa-bg)}
 @media (max-width:40rem){body{margin:1rem auto;padding:0 .5rem}td,th{padding:.25rem .35rem}td{line-height:1.5}td.ar{font-size:1.05rem}}
-@media print{:root{--fg:#000;--bg:#fff;--rule:#bbb;--head:#777}body{margin:0;max-width:none}.swap{display:none}tr{break-inside:avoid}tr:hover td,tr:hover td:hover{background:none}}
+@media print{:root{--fg:#000;--bg:#fff;--rule:#bbb;--head:#777;--qa:#000;--qa-bg:#fff}body{margin:0;max-width:none}.swap{display:none}tr{break-inside:avoid}tr:hover td,tr:hover td:hover{background:none}}
 ";
 
 /// XML 1.0 forbids most C0 controls even when escaped; a stray one in a

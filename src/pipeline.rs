@@ -8,8 +8,8 @@
 //! soon as its last sentence is translated (temps, then renames, then its
 //! record), so memory holds the model, the window and one document, and an
 //! interrupted run loses at most the documents in flight. This module owns
-//! that loop, its stop rule and the run summary; it knows nothing of the
-//! model's internals.
+//! that loop, its stop rule and the run summary (QA flags tallied); it knows
+//! nothing of the model's internals.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Stdout, Write};
@@ -151,6 +151,9 @@ pub struct Summary {
     pub backend: Option<Backend>,
     /// `--dry-run`: documents that would be translated.
     pub planned: usize,
+    /// The QA flags of the pairs translated (documents skipped as up to
+    /// date are not read back).
+    pub qa: crate::qa::Tally,
 }
 
 /// Why a run could not start or had to stop.
@@ -652,6 +655,9 @@ impl Run<'_> {
                     .map(|(s, t)| record(&p.doc, s, t, self.opts.emit_ids))
                     .collect()
             };
+            for r in &records {
+                self.summary.qa.add(&r.flags);
+            }
             self.pending[i].next += n;
             self.queued -= n;
             self.write_records(i, &records)?;
@@ -798,8 +804,8 @@ fn write_all(
 }
 
 /// The alignment record of sentence `s` of `doc` and its translation `t`,
-/// as every output format (and the CLI's JSONL) holds it; ids and
-/// log-probabilities only with `emit_ids`.
+/// as every output format (and the CLI's JSONL) holds it, with its QA flags;
+/// ids and log-probabilities only with `emit_ids`.
 pub fn record(
     doc: &Document,
     s: crate::document::SentenceRef<'_>,
@@ -813,6 +819,7 @@ pub fn record(
         start: s.start,
         end: s.end,
         src: s.text.to_string(),
+        flags: crate::qa::check(s.text, &t.text),
         tgt: t.text,
         score: t.score,
         src_ids: emit_ids.then_some(t.src_ids),

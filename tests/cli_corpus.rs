@@ -676,7 +676,7 @@ fn standard_output_streams_several_documents_or_refuses_before_translating() {
         &[],
     ));
     let rows: Vec<&str> = tsv.lines().collect();
-    assert_eq!(rows[0], "doc\tpara\tsent\tstart\tend\tar\ten\tscore");
+    assert_eq!(rows[0], "doc\tpara\tsent\tstart\tend\tar\ten\tscore\tflags");
     assert_eq!(rows.iter().filter(|r| r.starts_with("doc\t")).count(), 1);
     let docs: std::collections::BTreeSet<&str> = rows[1..]
         .iter()

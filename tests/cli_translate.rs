@@ -147,19 +147,14 @@ fn tmx_pairs(xml: &str) -> Vec<(String, String)> {
 fn every_format_is_written_for_both_articles_and_pairs_every_sentence() {
     let out = tempfile::tempdir().unwrap();
     let out_s = out.path().to_str().unwrap();
-    ok(&run(
-        &[
-            "translate",
-            "corpus/",
-            "--model",
-            MODEL,
-            "--out",
-            out_s,
-            "-q",
-        ],
+    let o = run(
+        &["translate", "corpus/", "--model", MODEL, "--out", out_s],
         None,
         &[],
-    ));
+    );
+    ok(&o);
+    // (pairs, flagged pairs) over both articles.
+    let mut tally = (0, 0);
     for stem in ["kazakhstan-unrest-opinion", "kazakhstan-unrest-report"] {
         let read = |ext: &str| {
             std::fs::read_to_string(out.path().join(format!("{stem}.{ext}")))
@@ -179,7 +174,29 @@ fn every_format_is_written_for_both_articles_and_pairs_every_sentence() {
             }
             assert_eq!(r["src"], s["text"]);
             assert!(r["score"].as_f64().unwrap() <= 0.0);
+            // The QA flags of exactly this pair (the fixture model's
+            // gibberish gets plenty).
+            let want: Vec<&str> =
+                tarjama::qa::check(r["src"].as_str().unwrap(), r["tgt"].as_str().unwrap())
+                    .iter()
+                    .map(|f| f.name())
+                    .collect();
+            assert_eq!(r["flags"], serde_json::json!(want));
+            tally.0 += 1;
+            tally.1 += usize::from(!want.is_empty());
         }
+        let flags: Vec<String> = recs
+            .iter()
+            .map(|r| {
+                let names: Vec<&str> = r["flags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap())
+                    .collect();
+                names.join(",")
+            })
+            .collect();
         let pairs: Vec<(String, String)> = recs
             .iter()
             .map(|r| {
@@ -207,6 +224,27 @@ fn every_format_is_written_for_both_articles_and_pairs_every_sentence() {
             })
             .collect();
         assert_eq!(rows, pairs, "HTML rows");
+        let marked: Vec<String> = html
+            .select(&sel("tbody.para > tr"))
+            .map(|tr| {
+                assert_eq!(
+                    tr.value().attr("class").is_some(),
+                    tr.value().attr("title").is_some()
+                );
+                tr.select(&sel("td.en"))
+                    .next()
+                    .unwrap()
+                    .value()
+                    .attr("data-qa")
+                    .unwrap_or("")
+                    .replace(", ", ",")
+            })
+            .collect();
+        assert_eq!(marked, flags, "HTML flags");
+        assert_eq!(
+            html.select(&sel("tr.qa")).count(),
+            flags.iter().filter(|f| !f.is_empty()).count()
+        );
         let paras = recs.iter().filter(|r| r["sent"] == 0).count();
         assert_eq!(html.select(&sel("tbody.para")).count(), paras);
 
@@ -214,12 +252,56 @@ fn every_format_is_written_for_both_articles_and_pairs_every_sentence() {
         let en: Vec<_> = read("en").lines().map(String::from).collect();
         assert_eq!(ar, pairs.iter().map(|p| p.0.clone()).collect::<Vec<_>>());
         assert_eq!(en.len(), pairs.len());
-        assert_eq!(read("tsv").lines().count(), pairs.len() + 1);
+        let tsv = read("tsv");
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(b'\t')
+            .from_reader(tsv.as_bytes());
+        assert_eq!(reader.headers().unwrap().iter().next_back(), Some("flags"));
+        let column: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap().iter().next_back().unwrap().to_string())
+            .collect();
+        assert_eq!(column, flags, "TSV flags column");
         assert_eq!(
             read("md").lines().filter(|l| l.starts_with("| ")).count(),
             pairs.len() + 2, // header and rule rows
         );
     }
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(tally.1 > 0);
+    assert!(
+        stderr.contains(&format!(
+            "tarjama: QA: {} of {} pairs flagged (",
+            tally.1, tally.0
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn quiet_leaves_out_the_summary_and_its_qa_line() {
+    let args = [
+        "translate",
+        "-",
+        "--model",
+        MODEL,
+        "--out",
+        "-",
+        "--format",
+        "jsonl",
+    ];
+    let input = "قتل 164 شخصا وفق KNB.\n".as_bytes();
+    let loud = run(&args, Some(input), &[]);
+    let recs = jsonl(&ok(&loud));
+    let flagged = usize::from(!recs[0]["flags"].as_array().unwrap().is_empty());
+    let stderr = String::from_utf8_lossy(&loud.stderr);
+    assert!(
+        stderr.contains(&format!("tarjama: QA: {flagged} of 1 pairs flagged")),
+        "{stderr}"
+    );
+    let quiet = run(&[&args[..], &["-q"]].concat(), Some(input), &[]);
+    assert_eq!(jsonl(&ok(&quiet)), recs);
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use quick_xml::XmlVersion;
 use quick_xml::events::Event;
 use tarjama::output::{Format, FormatWriter, Record, paths, write_atomic};
+use tarjama::qa::{self, Flag};
 
 fn rec(para: usize, sent: usize, src: &str, tgt: &str) -> Record {
     Record {
@@ -16,6 +17,7 @@ fn rec(para: usize, sent: usize, src: &str, tgt: &str) -> Record {
         src: src.into(),
         tgt: tgt.into(),
         score: -0.25,
+        flags: qa::check(src, tgt),
         src_ids: None,
         tgt_ids: None,
         tgt_logprobs: None,
@@ -30,7 +32,30 @@ fn records() -> Vec<Record> {
         rec(1, 0, "قال: \"<b>\" & 'x'.", "He said: \"<b>\" & 'x'."),
         rec(1, 1, "نص\tمع\nفاصل \\ هنا.", "Text\twith\nbreak \\ here."),
         rec(2, 0, "تحكم\u{1}.", "control\u{1}."),
+        // Flagged: 164 and KNB dropped.
+        rec(2, 1, "قتل 164 شخصا وفق KNB.", "People were killed."),
     ]
+}
+
+/// The names of `flags` joined by `sep`.
+fn names(flags: &[Flag], sep: &str) -> String {
+    flags.iter().map(|f| f.name()).collect::<Vec<_>>().join(sep)
+}
+
+#[test]
+fn the_sample_records_have_flags_where_expected() {
+    let flags: Vec<Vec<Flag>> = records().into_iter().map(|r| r.flags).collect();
+    let none: Vec<Flag> = Vec::new();
+    assert_eq!(
+        flags,
+        [
+            none.clone(),
+            none.clone(),
+            none.clone(),
+            none,
+            vec![Flag::Numbers, Flag::Latin]
+        ]
+    );
 }
 
 #[test]
@@ -41,6 +66,7 @@ fn tmx_is_well_formed_and_pairs_every_sentence_in_order() {
     let mut header = None;
     let mut path: Vec<String> = Vec::new();
     let mut tus: Vec<Vec<(String, String)>> = Vec::new();
+    let mut props: Vec<Option<String>> = Vec::new();
     let mut lang = String::new();
     let mut seg = String::new();
     loop {
@@ -65,6 +91,13 @@ fn tmx_is_well_formed_and_pairs_every_sentence_in_order() {
                 let name = e.name().as_ref().to_string();
                 if name == "tu" {
                     tus.push(Vec::new());
+                    props.push(None);
+                }
+                if name == "prop" {
+                    assert_eq!(path, ["tmx", "body", "tu"], "prop before the tuvs");
+                    assert!(tus.last().unwrap().is_empty(), "prop before the tuvs");
+                    let ty = e.try_get_attribute("type").unwrap().unwrap();
+                    assert_eq!(ty.value.as_ref(), "x-tarjama-flags");
                 }
                 if name == "tuv" {
                     lang = e
@@ -82,6 +115,9 @@ fn tmx_is_well_formed_and_pairs_every_sentence_in_order() {
             }
             Event::Text(t) if path.last().is_some_and(|n| n == "seg") => {
                 seg.push_str(&t.xml10_content());
+            }
+            Event::Text(t) if path.last().is_some_and(|n| n == "prop") => {
+                *props.last_mut().unwrap() = Some(t.xml10_content().into_owned());
             }
             Event::GeneralRef(r) if path.last().is_some_and(|n| n == "seg") => {
                 let name = r.xml10_content();
@@ -113,6 +149,13 @@ fn tmx_is_well_formed_and_pairs_every_sentence_in_order() {
     }
     assert!(xml.contains("<tmx version=\"1.4\">"));
     assert_eq!(tus.len(), recs.len());
+    // Flags as a prop of the flagged units only.
+    let want: Vec<Option<String>> = recs
+        .iter()
+        .map(|r| (!r.flags.is_empty()).then(|| names(&r.flags, ",")))
+        .collect();
+    assert_eq!(props, want);
+    assert!(want.iter().any(Option::is_some));
     for (tu, r) in tus.iter().zip(&recs) {
         let clean = |s: &str| s.replace('\u{1}', "\u{fffd}");
         assert_eq!(
@@ -153,7 +196,29 @@ fn html_is_self_contained_and_pairs_sentences_in_rows() {
         assert_eq!(en.value().attr("dir"), Some("ltr"));
         assert_eq!(en.value().attr("lang"), Some("en"));
         assert_eq!(ar.text().collect::<String>(), r.src);
+        // The flags are shown by the style sheet, not in the cell's text.
         assert_eq!(en.text().collect::<String>(), r.tgt);
+        let (class, title, data) = if r.flags.is_empty() {
+            (None, None, None)
+        } else {
+            let names = names(&r.flags, ", ");
+            (
+                Some("qa".to_string()),
+                Some(format!("QA: {names}")),
+                Some(names),
+            )
+        };
+        assert_eq!(row.value().attr("class").map(String::from), class);
+        assert_eq!(row.value().attr("title").map(String::from), title);
+        assert_eq!(en.value().attr("data-qa").map(String::from), data);
+    }
+    assert_eq!(doc.select(&sel("tr.qa")).count(), 1);
+    // The flags' label, in dark mode and print too.
+    assert!(page.contains("tr.qa td.en::after{content:attr(data-qa);"));
+    for block in ["@media (prefers-color-scheme:dark)", "@media print"] {
+        let css = &page[page.find(block).unwrap()..];
+        let css = &css[..css.find('\n').unwrap()];
+        assert!(css.contains("--qa:") && css.contains("--qa-bg:"), "{css}");
     }
     assert_eq!(
         doc.select(&sel("title"))
@@ -256,6 +321,10 @@ fn html_sample_page_for_screenshots() {
         let sent = recs.iter().filter(|r: &&Record| r.para == para).count();
         recs.push(rec(para, sent, src, tgt));
     }
+    // Good translations of real text: QA finds nothing to flag.
+    for r in &recs {
+        assert_eq!(r.flags, [], "{} → {}", r.src, r.tgt);
+    }
     let page = Format::Html
         .render("kazakhstan-unrest-opinion.ar.txt", &recs)
         .remove(0);
@@ -296,7 +365,8 @@ fn tsv_reads_back_exactly_with_an_rfc_4180_reader() {
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(b'\t')
             .from_reader(tsv.as_slice());
-        let mut header: Vec<&str> = vec!["para", "sent", "start", "end", "ar", "en", "score"];
+        let mut header: Vec<&str> =
+            vec!["para", "sent", "start", "end", "ar", "en", "score", "flags"];
         if doc_column {
             header.insert(0, "doc");
         }
@@ -312,6 +382,7 @@ fn tsv_reads_back_exactly_with_an_rfc_4180_reader() {
                 r.src.clone(),
                 r.tgt.clone(),
                 format!("{:.4}", r.score),
+                names(&r.flags, ","),
             ];
             if doc_column {
                 want.insert(0, r.doc.clone());
@@ -333,7 +404,7 @@ fn tsv_reads_back_exactly_with_an_rfc_4180_reader() {
             "\n0\t0\t0\t5\t"
         };
         assert!(text.contains(&format!(
-            "{plain}بؤرة صراع؟\tA focus of conflict?\t-0.2500\n"
+            "{plain}بؤرة صراع؟\tA focus of conflict?\t-0.2500\t\n"
         )));
     }
 }
@@ -352,6 +423,14 @@ fn jsonl_moses_and_markdown_keep_one_record_per_line() {
         assert_eq!(v["tgt"], r.tgt.as_str());
         assert_eq!(v["start"], r.start);
         assert!(v.get("src_ids").is_none());
+        // Always there, `[]` when nothing is flagged.
+        let flags: Vec<&str> = v["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        assert_eq!(flags, r.flags.iter().map(|f| f.name()).collect::<Vec<_>>());
     }
     let moses = Format::Moses.render("d", &recs);
     assert_eq!(moses.len(), 2);
@@ -365,6 +444,13 @@ fn jsonl_moses_and_markdown_keep_one_record_per_line() {
             .skip(4)
             .all(|l| l.starts_with("| ") && l.ends_with(" |"))
     );
+    // A QA column, last: the flags of the row or nothing.
+    assert!(md.contains("| ¶ | Arabic | English | QA |\n| --- | --- | --- | --- |\n"));
+    assert!(
+        md.ends_with("| People were killed. | numbers, latin |\n"),
+        "{md}"
+    );
+    assert!(md.contains("| A focus of conflict? |  |\n"), "{md}");
 }
 
 /// Renders `md` as CommonMark with GitHub's table and strikethrough (and
@@ -450,6 +536,7 @@ fn markdown_shows_hostile_text_exactly_and_no_html() {
             format!("{}.{}", r.para + 1, r.sent + 1),
             flat(&r.src).trim().to_string(),
             flat(&r.tgt).trim().to_string(),
+            names(&r.flags, ", "),
         ];
         assert_eq!(row, &want, "{html}");
     }

@@ -129,7 +129,9 @@ impl Sentence {
 }
 
 /// One source sentence and its translation, located in its document: the
-/// records of the CLI's JSONL output.
+/// records of the CLI's JSONL output. The QA flags are computed from `src`
+/// and `tgt` (never taken as given), so a record built or edited in Python
+/// gets the CLI's flags.
 #[pyclass(module = "tarjama", frozen)]
 #[derive(Clone)]
 pub struct Record {
@@ -162,6 +164,7 @@ impl Record {
                 sent,
                 start,
                 end,
+                flags: tarjama::qa::check(&src, &tgt),
                 src,
                 tgt,
                 score,
@@ -206,6 +209,12 @@ impl Record {
     fn score(&self) -> f32 {
         self.inner.score
     }
+    /// The QA flags' names (`numbers`, `latin`, `length`, `loop`,
+    /// `untranslated`); empty when nothing looks wrong.
+    #[getter]
+    fn flags(&self) -> Vec<&'static str> {
+        self.inner.flags.iter().map(|f| f.name()).collect()
+    }
     #[getter]
     fn src_ids(&self) -> Option<Vec<u32>> {
         self.inner.src_ids.clone()
@@ -240,6 +249,7 @@ impl Record {
         d.set_item("src", &r.src)?;
         d.set_item("tgt", &r.tgt)?;
         d.set_item("score", r.score)?;
+        d.set_item("flags", self.flags())?;
         if let Some(v) = &r.src_ids {
             d.set_item("src_ids", v)?;
         }
@@ -732,14 +742,18 @@ fn record_of(v: &Bound<'_, PyAny>) -> PyResult<tarjama::output::Record> {
                 _ => Ok(None),
             }
         }
+        let (src, tgt): (String, String) = (get(d, "src")?, get(d, "tgt")?);
         return Ok(tarjama::output::Record {
             doc: get(d, "doc")?,
             para: get(d, "para")?,
             sent: get(d, "sent")?,
             start: get(d, "start")?,
             end: get(d, "end")?,
-            src: get(d, "src")?,
-            tgt: get(d, "tgt")?,
+            // A dict's own "flags" (e.g. from to_dict) is not trusted: its
+            // text may have been edited since.
+            flags: tarjama::qa::check(&src, &tgt),
+            src,
+            tgt,
             score: get(d, "score")?,
             src_ids: opt(d, "src_ids")?,
             tgt_ids: opt(d, "tgt_ids")?,

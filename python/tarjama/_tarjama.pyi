@@ -76,6 +76,9 @@ class Record:
     @property
     def score(self) -> float: ...
     @property
+    def flags(self) -> list[str]:
+        """QA flags (numbers, latin, length, loop, untranslated), computed from src and tgt."""
+    @property
     def src_ids(self) -> Optional[list[int]]: ...
     @property
     def tgt_ids(self) -> Optional[list[int]]: ...
