@@ -109,7 +109,7 @@ pub fn align(src: &[Sentence], tgt: &[Sentence], mt: Option<&[&str]>, opts: &Opt
         variance: 6.8,
     };
     let mut path = search::search(&level, model, &shapes);
-    if let Some(refit) = refit(&level, &path, model) {
+    if let Some(refit) = refit(&level, &path) {
         model = refit;
         path = search::search(&level, model, &shapes);
     }
@@ -125,7 +125,7 @@ pub fn align(src: &[Sentence], tgt: &[Sentence], mt: Option<&[&str]>, opts: &Opt
 /// The length model of this pair, from the 1-1 beads of a first alignment:
 /// their character ratio, and the variance from the median of δ² (robust to
 /// the misaligned few; the median of a χ²₁ variable is 0.455).
-fn refit(level: &Level, path: &[(usize, usize)], model: Model) -> Option<Model> {
+fn refit(level: &Level, path: &[(usize, usize)]) -> Option<Model> {
     let pairs: Vec<(f32, f32)> = path
         .windows(2)
         .filter(|w| w[1].0 - w[0].0 == 1 && w[1].1 - w[0].1 == 1)

@@ -168,10 +168,26 @@ enum Item {
 
 /// The numbers of `text` in order; with `words`, English number words too.
 fn numbers(text: &str, words: bool) -> Vec<Number> {
+    mentions(text, words).into_iter().map(|m| m.values).collect()
+}
+
+/// A number in a text as this module reads it (see [`check`]'s number
+/// rules): the canonical values it may stand for, and whether it was a word
+/// (`three`, `January`) rather than digits. The aligner's number anchors are
+/// these, so that both agree on what the same number is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mention {
+    pub values: Vec<String>,
+    pub spelled: bool,
+}
+
+/// The numbers of `text` in order; with `words`, English number words too.
+pub fn mentions(text: &str, words: bool) -> Vec<Mention> {
     let items = items(text);
-    let mut out: Vec<Number> = Vec::new();
+    let mut out: Vec<Mention> = Vec::new();
     let mut i = 0;
     while i < items.len() {
+        let spelled = matches!(items[i], Item::Word(_));
         let mut number = match &items[i] {
             Item::Number(n) => n.clone(),
             Item::Word(w) if words => match number_word(w) {
@@ -204,7 +220,10 @@ fn numbers(text: &str, words: bool) -> Vec<Number> {
             let scaled: Vec<String> = number.iter().map(|v| shift(v, zeros)).collect();
             number.extend(scaled);
         }
-        out.push(number);
+        out.push(Mention {
+            values: number,
+            spelled,
+        });
         i += 1;
     }
     out
@@ -531,8 +550,8 @@ fn latin_missing(src: &str, tgt: &str) -> bool {
     })
 }
 
-/// The Latin-script tokens of Arabic text.
-fn latin_tokens(src: &str) -> Vec<String> {
+/// The Latin-script tokens of Arabic text: names, acronyms, addresses.
+pub fn latin_tokens(src: &str) -> Vec<String> {
     const OPEN: &[char] = &['(', '[', '{', '<', '«', '"', '\'', '“', '‘'];
     const CLOSE: &[char] = &[
         '.', ',', ';', ':', '!', '?', ')', ']', '}', '>', '»', '"', '\'', '”', '’', '،', '؛', '؟',
@@ -591,13 +610,13 @@ fn is_address(s: &str) -> bool {
 }
 
 /// A Latin letter (Basic Latin, Latin-1, Latin Extended-A/B and Additional).
-fn is_latin(c: char) -> bool {
+pub fn is_latin(c: char) -> bool {
     c.is_alphabetic()
         && (c.is_ascii() || matches!(c, '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}'))
 }
 
 /// Text for comparing tokens: lower case, one apostrophe.
-fn fold(s: &str) -> String {
+pub fn fold(s: &str) -> String {
     s.to_lowercase().replace('’', "'")
 }
 
@@ -643,7 +662,7 @@ fn length_off(src: &str, tgt: &str) -> bool {
 }
 
 /// Letters and digits of `s`, Arabic diacritics and tatweel left out.
-fn letters(s: &str) -> usize {
+pub fn letters(s: &str) -> usize {
     s.chars()
         .filter(|&c| c.is_alphanumeric() && !is_arabic_mark(c))
         .count()

@@ -3,6 +3,8 @@
 //! (numbers, Latin-script tokens, month names, punctuation shape) and, when a
 //! translation is compared, its hashed character n-gram counts.
 
+use crate::qa;
+
 /// Character n-gram orders counted, as chrF does (1 to 6, white space
 /// removed).
 const MAX_ORDER: usize = 6;
@@ -14,18 +16,21 @@ pub(super) const BUCKETS: usize = 2048;
 /// Anchor kinds; the index into the weights of [`super::search`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Kind {
-    /// A number written in digits (Arabic-Indic or Latin), normalised.
+    /// A number (read as [`crate::qa`] reads numbers, so the aligner and
+    /// the QA flags agree on what the same number is), or a month.
     Number,
-    /// A number written as an English word, or a month name: it may match a
-    /// digit or a month on the other side but is never missed (`one of the`
-    /// is not a number; `مارس` is also a verb).
-    Soft,
     /// A Latin-script token (name, acronym, URL) in a text that is mostly
-    /// in another script; it is looked for among the other side's tokens.
+    /// in another script; it is looked for among the other side's words.
     Latin,
     /// Punctuation shape: `?`/`؟`, `!`, quotation marks, brackets, colons.
     Punct,
 }
+
+/// One anchor: its kind, a hash of its normalised form, and whether it is
+/// soft — a number written as an English word or a month name, which may
+/// match but is never missed (`one of the` is not a number; `مارس` is also
+/// a verb).
+pub(super) type Anchor = (Kind, u64, bool);
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct Feat {
@@ -35,11 +40,11 @@ pub(super) struct Feat {
     pub para: u32,
     /// The last paragraph (differs from `para` for a block that spans two).
     pub para_end: u32,
-    /// Sorted `(kind, hash)`: numbers, soft anchors, punctuation; and for a
-    /// mostly non-Latin text its Latin tokens.
-    pub anchors: Vec<(Kind, u64)>,
-    /// Sorted hashes of every Latin token, for a mostly Latin text: where
-    /// the other side's Latin anchors are looked for.
+    /// Sorted anchors: numbers, months, punctuation; and for a mostly
+    /// non-Latin text its Latin tokens.
+    pub anchors: Vec<Anchor>,
+    /// Sorted hashes of the Latin words and tokens of a mostly Latin text:
+    /// where the other side's Latin anchors are looked for.
     pub words: Vec<u64>,
     /// Hashed character n-gram counts (saturating) and their total.
     pub grams: Option<Box<[u8]>>,
@@ -49,50 +54,47 @@ pub(super) struct Feat {
 impl Feat {
     /// The features of `text` in paragraph `para`. `latin_side` says
     /// whether the text's side is mostly Latin script (see
-    /// [`mostly_latin`]); `grams` whether to count n-grams of `gram_text`
-    /// (the text itself, or its translation on the source side).
+    /// [`mostly_latin`]); `gram_text` is what to count n-grams of (the text
+    /// itself, or its translation on the source side), if anything.
     pub fn new(text: &str, para: u32, latin_side: bool, gram_text: Option<&str>) -> Feat {
-        let mut anchors = Vec::new();
+        let mut anchors: Vec<Anchor> = qa::mentions(text, latin_side)
+            .into_iter()
+            .map(|m| (Kind::Number, hash(m.values[0].as_bytes()), m.spelled))
+            .collect();
         let mut words = Vec::new();
-        let tokens = tokens(text);
-        let mut months = Vec::new();
-        for (k, tok) in tokens.iter().enumerate() {
-            match tok {
-                Token::Number(n) => anchors.push((Kind::Number, hash(n.as_bytes()))),
-                Token::Latin(w) => {
-                    let lower = w.to_lowercase();
-                    if latin_side {
-                        words.push(hash(lower.as_bytes()));
-                        if let Some(n) = number_word(&lower) {
-                            anchors.push((Kind::Soft, hash(n.to_string().as_bytes())));
-                        }
-                        if let Some(m) = english_month(w) {
-                            months.push(m);
-                        }
-                    } else {
-                        anchors.push((Kind::Latin, hash(lower.as_bytes())));
-                    }
+        if latin_side {
+            // Whole tokens (`kassym-jomart`, a URL) and the words inside them.
+            for chunk in text.split_whitespace() {
+                let token = chunk.trim_matches(|c: char| !c.is_alphanumeric());
+                words.push(hash(qa::fold(token).as_bytes()));
+                for w in token.split(|c: char| !qa::is_latin(c)).filter(|w| !w.is_empty()) {
+                    words.push(hash(qa::fold(w).as_bytes()));
                 }
-                Token::Word(w) => {
-                    let next = tokens.get(k + 1).and_then(|t| match t {
-                        Token::Word(n) => Some(n.as_str()),
-                        _ => None,
-                    });
-                    if let Some(m) = arabic_month(w, next) {
-                        months.push(m);
-                    }
-                }
-                Token::Punct(p) => anchors.push((Kind::Punct, *p as u64)),
             }
+        } else {
+            anchors.extend(
+                qa::latin_tokens(text)
+                    .iter()
+                    .map(|t| (Kind::Latin, hash(qa::fold(t).as_bytes()), false)),
+            );
+            let mut months: Vec<u32> = Vec::new();
+            let arabic: Vec<&str> = text
+                .split(|c: char| !c.is_alphabetic() || c.is_ascii())
+                .filter(|w| !w.is_empty())
+                .collect();
+            for (k, w) in arabic.iter().enumerate() {
+                months.extend(arabic_month(w, arabic.get(k + 1).copied()));
+            }
+            // A month named twice (`يناير/كانون الثاني`) is one date.
+            months.sort_unstable();
+            months.dedup();
+            anchors.extend(
+                months
+                    .into_iter()
+                    .map(|m| (Kind::Number, hash(m.to_string().as_bytes()), true)),
+            );
         }
-        // A month named twice (`يناير/كانون الثاني`) is one date.
-        months.sort_unstable();
-        months.dedup();
-        anchors.extend(
-            months
-                .into_iter()
-                .map(|m| (Kind::Soft, hash(format!("month{m}").as_bytes()))),
-        );
+        anchors.extend(text.chars().filter_map(punct).map(|p| (Kind::Punct, p as u64, false)));
         anchors.sort_unstable();
         words.sort_unstable();
         let (grams, grams_total) = match gram_text {
@@ -103,7 +105,7 @@ impl Feat {
             None => (None, 0),
         };
         Feat {
-            len: length(text) as f32,
+            len: qa::letters(text) as f32,
             para,
             para_end: para,
             anchors,
@@ -140,26 +142,13 @@ impl Feat {
 pub(super) fn mostly_latin<'a>(texts: impl IntoIterator<Item = &'a str>) -> bool {
     let (mut latin, mut other) = (0usize, 0usize);
     for c in texts.into_iter().flat_map(str::chars).filter(|c| c.is_alphabetic()) {
-        if c.is_ascii_alphabetic() || ('\u{00C0}'..='\u{024F}').contains(&c) {
+        if qa::is_latin(c) {
             latin += 1;
         } else {
             other += 1;
         }
     }
     latin > other
-}
-
-/// Letters and digits: white space, punctuation, combining marks (harakat)
-/// and tatweel say nothing about how much a sentence says.
-fn length(text: &str) -> usize {
-    text.chars()
-        .filter(|&c| c.is_alphanumeric() && !is_mark(c))
-        .count()
-}
-
-fn is_mark(c: char) -> bool {
-    matches!(c, '\u{0610}'..='\u{061A}' | '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{06D6}'..='\u{06ED}' | '\u{0640}')
-        || ('\u{0300}'..='\u{036F}').contains(&c)
 }
 
 /// FNV-1a: stable within a run, fast on short keys.
@@ -193,28 +182,6 @@ fn ngrams(text: &str) -> (Box<[u8]>, u32) {
     (counts, total)
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    /// Digits normalised: ASCII, `.` as the decimal mark, no thousands
-    /// separators, no leading zeros.
-    Number(String),
-    /// A run of Latin letters and digits (with `.-_'@/:` inside: acronyms,
-    /// URLs, e-mail addresses).
-    Latin(String),
-    /// A word in another script.
-    Word(String),
-    Punct(u8),
-}
-
-fn digit(c: char) -> Option<u32> {
-    match c {
-        '0'..='9' => Some(c as u32 - '0' as u32),
-        '\u{0660}'..='\u{0669}' => Some(c as u32 - 0x0660),
-        '\u{06F0}'..='\u{06F9}' => Some(c as u32 - 0x06F0),
-        _ => None,
-    }
-}
-
 fn punct(c: char) -> Option<u8> {
     Some(match c {
         '?' | '؟' => 0,
@@ -224,106 +191,6 @@ fn punct(c: char) -> Option<u8> {
         ':' => 4,
         _ => return None,
     })
-}
-
-fn tokens(text: &str) -> Vec<Token> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if digit(c).is_some() {
-            let (num, next) = number(&chars, i);
-            out.extend(num.into_iter().map(Token::Number));
-            i = next;
-        } else if c.is_ascii_alphabetic() {
-            let start = i;
-            while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric()
-                    || matches!(chars[i], '.' | '-' | '_' | '\'' | '’' | '@' | '/' | ':' | '%' | '?' | '=' | '&')
-                        && chars.get(i + 1).is_some_and(|d| d.is_ascii_alphanumeric()))
-            {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            out.push(Token::Latin(word));
-        } else if c.is_alphabetic() {
-            let start = i;
-            while i < chars.len() && (chars[i].is_alphabetic() || is_mark(chars[i])) && !chars[i].is_ascii() {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().filter(|&&c| !is_mark(c)).collect();
-            out.push(Token::Word(word));
-        } else {
-            if let Some(p) = punct(c) {
-                out.push(Token::Punct(p));
-            }
-            i += 1;
-        }
-    }
-    out
-}
-
-/// The number starting at `chars[i]` and where it ends. A separator (`.`,
-/// `,`, `٫`, `٬`) between digits followed by exactly three digits is a
-/// thousands separator; any other one a decimal mark (`3,5` = `3.5`, as
-/// Arabic and most of Europe write it). More than one decimal mark
-/// (`7.1.2022`) is a date or a version: its parts are numbers of their own.
-fn number(chars: &[char], mut i: usize) -> (Vec<String>, usize) {
-    let mut groups: Vec<String> = vec![String::new()];
-    let mut seps: Vec<bool> = Vec::new(); // per separator: thousands?
-    loop {
-        while let Some(d) = chars.get(i).copied().and_then(digit) {
-            groups.last_mut().unwrap().push(char::from_digit(d, 10).unwrap());
-            i += 1;
-        }
-        let sep = chars.get(i).copied();
-        let after = chars.get(i + 1).copied().and_then(digit);
-        if !matches!(sep, Some('.' | ',' | '٫' | '٬')) || after.is_none() {
-            break;
-        }
-        let run = chars[i + 1..].iter().take_while(|&&c| digit(c).is_some()).count();
-        seps.push(run == 3 && sep != Some('٫'));
-        groups.push(String::new());
-        i += 1;
-    }
-    let decimals = seps.iter().filter(|t| !**t).count();
-    let strip = |g: &str| {
-        let t = g.trim_start_matches('0');
-        if t.is_empty() { "0".to_string() } else { t.to_string() }
-    };
-    if decimals > 1 {
-        return (groups.iter().map(|g| strip(g)).collect(), i);
-    }
-    let mut s = strip(&groups[0]);
-    for (g, thousands) in groups[1..].iter().zip(&seps) {
-        if !thousands {
-            s.push('.');
-        }
-        s.push_str(g);
-    }
-    (vec![s], i)
-}
-
-fn number_word(w: &str) -> Option<u32> {
-    const WORDS: [&str; 21] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-        "nineteen", "twenty",
-    ];
-    const TENS: [&str; 7] = ["thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
-    if let Some(n) = WORDS.iter().position(|&x| x == w) {
-        return Some(n as u32);
-    }
-    TENS.iter().position(|&x| x == w).map(|n| 30 + 10 * n as u32)
-}
-
-fn english_month(w: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
-    ];
-    MONTHS.iter().position(|&m| m == w).map(|m| m as u32 + 1)
 }
 
 /// Month names of the Gregorian calendar as written in Egypt and the Gulf
@@ -381,65 +248,51 @@ fn arabic_month(word: &str, next: Option<&str>) -> Option<u32> {
 mod tests {
     use super::*;
 
-    fn numbers(text: &str) -> Vec<String> {
-        tokens(text)
-            .into_iter()
-            .filter_map(|t| match t {
-                Token::Number(n) => Some(n),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn numbers_are_normalised_across_scripts_and_conventions() {
-        assert_eq!(numbers("عام ٢٠٢٢ و2022"), ["2022", "2022"]);
-        assert_eq!(numbers("۱۹۹۰"), ["1990"]);
-        assert_eq!(numbers("2,2 مليون و 3.5"), ["2.2", "3.5"]);
-        assert_eq!(numbers("٣٫٥ و ١٬٠٠٠"), ["3.5", "1000"]);
-        assert_eq!(numbers("1,000,000 and 1.000"), ["1000000", "1000"]);
-        assert_eq!(numbers("7.1.2022 at 09"), ["7", "1", "2022", "9"]);
-        assert_eq!(numbers("2022."), ["2022"]);
-    }
-
     #[test]
     fn anchors_of_an_arabic_and_an_english_sentence_meet() {
         let ar = Feat::new(
-            "في يناير/كانون الثاني 2022، قالت لجنة الأمن القومي (KNB) إن 3 قتلوا؟",
+            "في يناير/كانون الثاني ٢٠٢٢، قالت لجنة الأمن القومي (KNB) إن 3,5 مليون قتلوا؟",
             0,
             false,
             None,
         );
         let en = Feat::new(
-            "In January 2022, the National Security Committee (KNB) said three were killed?",
+            "In January 2022, the National Security Committee (KNB) said 3.5 million were killed?",
             0,
             true,
             None,
         );
-        let kinds = |f: &Feat, k: Kind| f.anchors.iter().filter(|a| a.0 == k).count();
-        assert_eq!(kinds(&ar, Kind::Number), 2);
-        assert_eq!(kinds(&ar, Kind::Latin), 1);
-        // One month, though named twice; `3` is a number, `three` a soft one.
-        assert_eq!(kinds(&ar, Kind::Soft), 1);
-        assert_eq!(kinds(&en, Kind::Soft), 2);
-        assert_eq!(kinds(&en, Kind::Latin), 0);
+        let of = |f: &Feat, k: Kind, soft: bool| {
+            f.anchors.iter().filter(|a| a.0 == k && a.2 == soft).map(|a| a.1).collect::<Vec<_>>()
+        };
+        // The month, though named twice, is one soft number on each side
+        // (English also reads "million" as a number word).
+        assert_eq!(of(&ar, Kind::Number, true), [hash(b"1")]);
+        assert!(of(&en, Kind::Number, true).contains(&hash(b"1")));
+        let mut digits = vec![hash(b"2022"), hash(b"3.5")];
+        digits.sort_unstable();
+        assert_eq!(of(&ar, Kind::Number, false), digits);
+        assert_eq!(of(&en, Kind::Number, false), digits);
+        assert_eq!(of(&ar, Kind::Latin, false), [hash(b"knb")]);
+        assert!(of(&en, Kind::Latin, false).is_empty());
         assert!(en.words.binary_search(&hash(b"knb")).is_ok());
-        let month = hash(b"month1");
-        assert!(ar.anchors.contains(&(Kind::Soft, month)));
-        assert!(en.anchors.contains(&(Kind::Soft, month)));
-        assert_eq!(kinds(&ar, Kind::Punct), kinds(&en, Kind::Punct));
-    }
-
-    #[test]
-    fn length_ignores_harakat_tatweel_and_spaces() {
-        assert_eq!(length("كَتَبَ  الـكتاب."), length("كتب الكتاب"));
-        assert_eq!(length("a b, c"), 3);
+        assert_eq!(of(&ar, Kind::Punct, false), of(&en, Kind::Punct, false));
+        // Letters only: no harakat, tatweel, spaces or punctuation.
+        assert_eq!(Feat::new("كَتَبَ  الـكتاب.", 0, false, None).len, 9.0);
     }
 
     #[test]
     fn latin_script_majority() {
         assert!(mostly_latin(["The KNB said", "more"]));
         assert!(!mostly_latin(["قالت لجنة KNB"]));
+    }
+
+    #[test]
+    fn two_word_levantine_months() {
+        assert_eq!(arabic_month("كانون", Some("الثاني")), Some(1));
+        assert_eq!(arabic_month("وتشرين", Some("الأول")), Some(10));
+        assert_eq!(arabic_month("كانون", None), None);
+        assert_eq!(arabic_month("بيناير", None), Some(1));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! aligned coarse to fine: blocks of two sentences first, then a band
 //! around that path.
 
-use super::features::{BUCKETS, Feat, Kind};
+use super::features::{Anchor, BUCKETS, Feat, Kind};
 
 /// Cells (rows × columns) a level may search in full; above this the
 /// sentences are paired into blocks and the level below searches a band.
@@ -14,8 +14,11 @@ const FULL_CELLS: usize = 40_000;
 const MARGIN: usize = 6;
 
 /// Cost weights, in nats (negative log probabilities) like the prior.
-const HIT: [f32; 4] = [2.0, 1.0, 2.0, 0.25];
-const MISS: [f32; 4] = [1.0, 0.0, 1.0, 0.25];
+/// Per [`Kind`]: a match of two anchors, a missed one.
+const HIT: [f32; 3] = [2.0, 2.0, 0.25];
+const MISS: [f32; 3] = [1.0, 1.0, 0.25];
+/// A match where one side is soft (a number word, a month name).
+const SOFT_HIT: f32 = 1.0;
 /// Weight of the translation distance, per sentence of the bead.
 const MT_WEIGHT: f32 = 4.0;
 /// A sentence left out costs as much translation distance as a match at
@@ -96,44 +99,46 @@ pub(super) fn delta(model: Model, ls: f32, lt: f32) -> f32 {
 }
 
 /// Matched and missed anchors of a source group against a target group.
+/// Anchors meet when kind and hash agree; a soft one never misses and
+/// gains less.
 fn anchor_cost(src: &[&Feat], tgt: &[&Feat]) -> f32 {
     let collect = |side: &[&Feat]| {
-        let mut v: Vec<(Kind, u64)> = side.iter().flat_map(|f| f.anchors.iter().copied()).collect();
+        let mut v: Vec<Anchor> = side.iter().flat_map(|f| f.anchors.iter().copied()).collect();
         if side.len() > 1 {
             v.sort_unstable();
         }
         v
     };
     let (s, t) = (collect(src), collect(tgt));
+    // A Latin anchor is looked for among the other side's words.
+    let miss = |a: Anchor, others: &[&Feat]| match a {
+        (_, _, true) => 0.0,
+        (Kind::Latin, h, _) if others.iter().any(|f| f.words.binary_search(&h).is_ok()) => {
+            -HIT[Kind::Latin as usize]
+        }
+        (k, _, _) => MISS[k as usize],
+    };
     let mut cost = 0.0;
     let (mut i, mut j) = (0, 0);
-    // Latin anchors are looked for among the other side's words (and the
-    // other side's Latin anchors, when both sides have them).
-    let mut latin = |anchor: u64, others: &[&Feat]| {
-        if others.iter().any(|f| f.words.binary_search(&anchor).is_ok()) {
-            -HIT[Kind::Latin as usize]
-        } else {
-            MISS[Kind::Latin as usize]
-        }
-    };
     while i < s.len() || j < t.len() {
         let order = match (s.get(i), t.get(j)) {
-            (Some(x), Some(y)) => x.cmp(y),
+            (Some(x), Some(y)) => (x.0, x.1).cmp(&(y.0, y.1)),
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };
         match order {
             std::cmp::Ordering::Equal => {
-                cost -= HIT[s[i].0 as usize];
+                let soft = s[i].2 || t[j].2;
+                cost -= if soft { SOFT_HIT } else { HIT[s[i].0 as usize] };
                 i += 1;
                 j += 1;
             }
             std::cmp::Ordering::Less => {
-                cost += if s[i].0 == Kind::Latin { latin(s[i].1, tgt) } else { MISS[s[i].0 as usize] };
+                cost += miss(s[i], tgt);
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                cost += if t[j].0 == Kind::Latin { latin(t[j].1, src) } else { MISS[t[j].0 as usize] };
+                cost += miss(t[j], src);
                 j += 1;
             }
         }
