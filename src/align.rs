@@ -93,7 +93,14 @@ pub fn align(src: &[Sentence], tgt: &[Sentence], mt: Option<&[&str]>, opts: &Opt
         .collect();
     let tgt_feats: Vec<Feat> = tgt
         .iter()
-        .map(|s| Feat::new(s.text, s.para as u32, tgt_latin, mt.is_some().then_some(s.text)))
+        .map(|s| {
+            Feat::new(
+                s.text,
+                s.para as u32,
+                tgt_latin,
+                mt.is_some().then_some(s.text),
+            )
+        })
         .collect();
     let level = Level {
         src: &src_feats,
@@ -153,7 +160,10 @@ mod tests {
     use super::*;
 
     fn sentences(texts: &[&'static str]) -> Vec<Sentence<'static>> {
-        texts.iter().map(|&text| Sentence { text, para: 0 }).collect()
+        texts
+            .iter()
+            .map(|&text| Sentence { text, para: 0 })
+            .collect()
     }
 
     fn shape(beads: &[Bead]) -> Vec<(usize, usize)> {

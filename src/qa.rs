@@ -168,7 +168,10 @@ enum Item {
 
 /// The numbers of `text` in order; with `words`, English number words too.
 fn numbers(text: &str, words: bool) -> Vec<Number> {
-    mentions(text, words).into_iter().map(|m| m.values).collect()
+    mentions(text, words)
+        .into_iter()
+        .map(|m| m.values)
+        .collect()
 }
 
 /// A number in a text as this module reads it (see [`check`]'s number

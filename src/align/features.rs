@@ -67,7 +67,10 @@ impl Feat {
             for chunk in text.split_whitespace() {
                 let token = chunk.trim_matches(|c: char| !c.is_alphanumeric());
                 words.push(hash(qa::fold(token).as_bytes()));
-                for w in token.split(|c: char| !qa::is_latin(c)).filter(|w| !w.is_empty()) {
+                for w in token
+                    .split(|c: char| !qa::is_latin(c))
+                    .filter(|w| !w.is_empty())
+                {
                     words.push(hash(qa::fold(w).as_bytes()));
                 }
             }
@@ -94,7 +97,11 @@ impl Feat {
                     .map(|m| (Kind::Number, hash(m.to_string().as_bytes()), true)),
             );
         }
-        anchors.extend(text.chars().filter_map(punct).map(|p| (Kind::Punct, p as u64, false)));
+        anchors.extend(
+            text.chars()
+                .filter_map(punct)
+                .map(|p| (Kind::Punct, p as u64, false)),
+        );
         anchors.sort_unstable();
         words.sort_unstable();
         let (grams, grams_total) = match gram_text {
@@ -122,7 +129,12 @@ impl Feat {
         let mut words = [self.words.as_slice(), next.words.as_slice()].concat();
         words.sort_unstable();
         let grams = match (&self.grams, &next.grams) {
-            (Some(a), Some(b)) => Some(a.iter().zip(b.iter()).map(|(x, y)| x.saturating_add(*y)).collect()),
+            (Some(a), Some(b)) => Some(
+                a.iter()
+                    .zip(b.iter())
+                    .map(|(x, y)| x.saturating_add(*y))
+                    .collect(),
+            ),
             _ => None,
         };
         Feat {
@@ -141,7 +153,11 @@ impl Feat {
 /// tokens are ordinary words, not anchors.
 pub(super) fn mostly_latin<'a>(texts: impl IntoIterator<Item = &'a str>) -> bool {
     let (mut latin, mut other) = (0usize, 0usize);
-    for c in texts.into_iter().flat_map(str::chars).filter(|c| c.is_alphabetic()) {
+    for c in texts
+        .into_iter()
+        .flat_map(str::chars)
+        .filter(|c| c.is_alphabetic())
+    {
         if qa::is_latin(c) {
             latin += 1;
         } else {
@@ -174,7 +190,10 @@ fn ngrams(text: &str) -> (Box<[u8]>, u32) {
             h = (h ^ c as u64).wrapping_mul(0x0100_0000_01b3);
             // Mix the order in so that `a` and the bigram starting with `a`
             // land apart; the top bits of the product are the best mixed.
-            let b = (h.wrapping_add(order as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 53) as usize;
+            let b = (h
+                .wrapping_add(order as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                >> 53) as usize;
             counts[b % BUCKETS] = counts[b % BUCKETS].saturating_add(1);
             total += 1;
         }
@@ -221,14 +240,24 @@ fn arabic_month(word: &str, next: Option<&str>) -> Option<u32> {
         ("آذار", 3),
         ("نيسان", 4),
     ];
-    const MORE: [(&str, u32); 5] = [("أيار", 5), ("حزيران", 6), ("تموز", 7), ("آب", 8), ("أيلول", 9)];
+    const MORE: [(&str, u32); 5] = [
+        ("أيار", 5),
+        ("حزيران", 6),
+        ("تموز", 7),
+        ("آب", 8),
+        ("أيلول", 9),
+    ];
     let stems = std::iter::once(word).chain(
         ['و', 'ب', 'ف', 'ل']
             .into_iter()
             .filter_map(|p| word.strip_prefix(p)),
     );
     for w in stems {
-        if let Some(&(_, m)) = SINGLE.iter().chain(MORE.iter()).find(|(name, _)| *name == w) {
+        if let Some(&(_, m)) = SINGLE
+            .iter()
+            .chain(MORE.iter())
+            .find(|(name, _)| *name == w)
+        {
             return Some(m);
         }
         let first = matches!(next, Some("الأول" | "الاول"));
@@ -263,7 +292,11 @@ mod tests {
             None,
         );
         let of = |f: &Feat, k: Kind, soft: bool| {
-            f.anchors.iter().filter(|a| a.0 == k && a.2 == soft).map(|a| a.1).collect::<Vec<_>>()
+            f.anchors
+                .iter()
+                .filter(|a| a.0 == k && a.2 == soft)
+                .map(|a| a.1)
+                .collect::<Vec<_>>()
         };
         // The month, though named twice, is one soft number on each side
         // (English also reads "million" as a number word).

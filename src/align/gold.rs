@@ -30,7 +30,12 @@ pub fn parse(text: &str) -> Result<Vec<Pair>, String> {
         } else {
             line.split_once("]:[")
                 .ok_or_else(|| "expected `[i, …]:[j, …]` or a JSON object".to_string())
-                .and_then(|(s, t)| Ok((indices(s.trim_start_matches('['))?, indices(t.trim_end_matches(']'))?)))
+                .and_then(|(s, t)| {
+                    Ok((
+                        indices(s.trim_start_matches('['))?,
+                        indices(t.trim_end_matches(']'))?,
+                    ))
+                })
         };
         out.push(bead.map_err(|e| format!("line {}: {e}", n + 1))?);
     }
@@ -41,7 +46,10 @@ fn indices(list: &str) -> Result<Vec<usize>, String> {
     list.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map_err(|_| format!("{s:?} is not a sentence index")))
+        .map(|s| {
+            s.parse()
+                .map_err(|_| format!("{s:?} is not a sentence index"))
+        })
         .collect()
 }
 

@@ -37,11 +37,21 @@ fn root() -> std::path::PathBuf {
 fn base(article: &str) -> (String, Vec<Vec<Unit>>) {
     let arabic = std::fs::read_to_string(root().join(format!("corpus/{article}.ar.txt"))).unwrap();
     let english =
-        std::fs::read_to_string(root().join(format!("tests/fixtures/align/{article}.en.txt"))).unwrap();
+        std::fs::read_to_string(root().join(format!("tests/fixtures/align/{article}.en.txt")))
+            .unwrap();
     let ar = Document::parse("ar", arabic.clone());
     let en = Document::parse("en", english);
-    let counts = |d: &Document| d.paragraphs.iter().map(|p| p.sentences.len()).collect::<Vec<_>>();
-    assert_eq!(counts(&ar), counts(&en), "{article}: the translation is not sentence by sentence");
+    let counts = |d: &Document| {
+        d.paragraphs
+            .iter()
+            .map(|p| p.sentences.len())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        counts(&ar),
+        counts(&en),
+        "{article}: the translation is not sentence by sentence"
+    );
     let mut paras: Vec<Vec<Unit>> = vec![Vec::new(); en.paragraphs.len()];
     for (i, s) in en.sentences().enumerate() {
         paras[s.para].push(Unit {
@@ -183,7 +193,8 @@ fn gold(units: &[Unit], arabic_count: usize) -> Vec<Gold> {
             _ => beads.push((u.src.clone(), vec![j])),
         }
     }
-    let (matched, inserted): (Vec<Gold>, Vec<Gold>) = beads.into_iter().partition(|b| !b.0.is_empty());
+    let (matched, inserted): (Vec<Gold>, Vec<Gold>) =
+        beads.into_iter().partition(|b| !b.0.is_empty());
     // Heaviest chain of beads increasing on the Arabic side (O(n²), n < 100).
     let weight = |b: &Gold| b.0.len() + b.1.len();
     let mut best: Vec<(usize, Option<usize>)> = Vec::new();
@@ -209,7 +220,11 @@ fn gold(units: &[Unit], arabic_count: usize) -> Vec<Gold> {
             out.extend(b.1.iter().map(|&j| (vec![], vec![j])));
         }
     }
-    out.extend((0..arabic_count).filter(|&i| !covered[i]).map(|i| (vec![i], vec![])));
+    out.extend(
+        (0..arabic_count)
+            .filter(|&i| !covered[i])
+            .map(|i| (vec![i], vec![])),
+    );
     out.sort_by_key(|b| (b.0.first().copied(), b.1.first().copied()));
     out
 }
@@ -250,7 +265,13 @@ pub fn pairs() -> Vec<Pair> {
             }
             let english: String = paras
                 .iter()
-                .map(|p| p.iter().map(|u| u.text.as_str()).collect::<Vec<_>>().join(" ") + "\n")
+                .map(|p| {
+                    p.iter()
+                        .map(|u| u.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        + "\n"
+                })
                 .collect();
             let units = flat(&paras);
             // The segmenter must see exactly the sentences the edits made.
@@ -259,7 +280,10 @@ pub fn pairs() -> Vec<Pair> {
                 .map(|s| s.text.to_string())
                 .collect();
             let intended: Vec<&str> = units.iter().map(|u| u.text.as_str()).collect();
-            assert_eq!(segmented, intended, "{article}/{variant}: segmentation differs from the edit");
+            assert_eq!(
+                segmented, intended,
+                "{article}/{variant}: segmentation differs from the edit"
+            );
             out.push(Pair {
                 name: format!("{article}/{variant}"),
                 gold: gold(&units, mt.len()),
