@@ -23,6 +23,7 @@
 
 mod features;
 pub mod gold;
+pub mod job;
 mod search;
 
 use std::ops::Range;

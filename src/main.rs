@@ -18,8 +18,8 @@ use tarjama::output::Format;
 use tarjama::pipeline::{
     Destination, DocStatus, InputFormat, JobOptions, ModelSource, Reporter, RunError,
 };
-use tarjama::translate::Done;
 use tarjama::translate::{BatchOptions, EngineOptions, describe_shares, thread_shares};
+use tarjama::translate::{Done, Engine};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,9 @@ enum Command {
     Segment(SegmentArgs),
     /// Translate documents and write bilingual files (HTML, TMX, TSV, JSONL, Markdown, Moses).
     Translate(Box<TranslateArgs>),
+    /// Align documents with existing English translations (sentence beads 1-1, 1-n, n-1, 1-0,
+    /// 0-1) and write bilingual files.
+    Align(Box<AlignArgs>),
     /// List the models in the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub).
     Models,
     /// Fetch the files a model needs into the Hugging Face cache and print its folder.
@@ -51,6 +54,61 @@ enum Command {
     /// List the documents of an output folder: done, incomplete (files missing) or stale
     /// (input changed or gone).
     Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+struct AlignArgs {
+    /// The Arabic document: a file, `-` for standard input, or a folder (its documents are paired
+    /// with TGT's by relative path: `a.ar.txt` with `a.en.txt` or `a.txt`)
+    #[arg(value_name = "SRC")]
+    src: PathBuf,
+    /// Its English translation: a file, `-`, or a folder
+    #[arg(value_name = "TGT")]
+    tgt: PathBuf,
+    /// An existing translation of SRC, one line per SRC sentence (in segmentation order; a
+    /// folder when aligning folders), compared with TGT
+    #[arg(long, value_name = "FILE", conflicts_with = "model")]
+    mt: Option<PathBuf>,
+    /// Translate SRC with this model and compare the translation with TGT (a local folder or a
+    /// Hub id)
+    #[arg(long, value_name = "ID|DIR")]
+    model: Option<String>,
+    /// Use the Hugging Face cache only, never the network
+    #[arg(long)]
+    offline: bool,
+    /// The largest group of sentences on either side of a 1-n or n-1 bead
+    #[arg(long, value_name = "N", default_value_t = tarjama::align::DEFAULT_MAX_GROUP as u64,
+          value_parser = at_least(1))]
+    max_group: u64,
+    /// Output folder (mirrors SRC's tree), or `-` for standard output (one --format) [default:
+    /// aligned, or nothing with --gold]
+    #[arg(long, value_name = "DIR|-")]
+    out: Option<PathBuf>,
+    /// Output formats, comma-separated: html, tmx, tsv, jsonl, md, moses [default: all six]
+    #[arg(long, value_parser = format_parser(), value_delimiter = ',')]
+    format: Vec<Format>,
+    /// Score the alignment against a gold one (JSONL beads with `src`/`tgt` index arrays, or
+    /// vecalign's `[0, 1]:[0]` lines) and print strict precision, recall and F1 on stdout
+    #[arg(long, value_name = "FILE")]
+    gold: Option<PathBuf>,
+    /// Title of HTML and Markdown pages [default: SRC's file name]
+    #[arg(long)]
+    title: Option<String>,
+    #[command(flatten)]
+    reading: ReadingArgs,
+    #[arg(long, value_parser = input_format_parser(), default_value_t = InputFormat::Text)]
+    input_format: InputFormat,
+    /// Larger inputs are refused
+    #[arg(long, value_name = "BYTES", default_value_t = tarjama::pipeline::DEFAULT_MAX_INPUT_BYTES)]
+    max_input_bytes: u64,
+    /// Threads for the model (default: the machine's cores)
+    #[arg(long, value_name = "N", value_parser = at_least(1))]
+    threads: Option<u64>,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    /// No progress and no summary
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -370,6 +428,7 @@ fn main() -> ExitCode {
         Command::Models => models(),
         Command::Download(args) => download(&args),
         Command::Translate(args) => translate(&args),
+        Command::Align(args) => align(&args),
         Command::Bench(args) => bench(&args),
         Command::Info(args) => info(&args),
         Command::Status(args) => status(&args),
@@ -854,6 +913,182 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
 }
 
 /// `tarjama status OUT_DIR`: one line per recorded document.
+fn align(args: &AlignArgs) -> io::Result<ExitCode> {
+    use tarjama::align::job::{self, AlignJob, Translations};
+    let usage = |msg: &str| {
+        eprintln!("tarjama: {msg}");
+        Ok(ExitCode::from(2))
+    };
+    let filter = match args.reading.filter() {
+        Ok(f) => f,
+        Err(e) => return usage(&e),
+    };
+    let (pairs, unpaired) = match job::pairs(&args.src, &args.tgt, args.mt.as_deref(), &filter) {
+        Ok(p) => p,
+        Err(e) => return usage(&e),
+    };
+    let gold = match &args.gold {
+        None => None,
+        Some(_) if pairs.len() != 1 => {
+            return usage("--gold scores one pair of files, not folders");
+        }
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| tarjama::align::gold::parse(&t))
+        {
+            Ok(g) => Some(g),
+            Err(e) => return usage(&format!("--gold {}: {e}", path.display())),
+        },
+    };
+    let mut formats: Vec<Format> = Vec::new();
+    for f in &args.format {
+        if *f == Format::Txt {
+            return usage("the txt format holds the English only; align writes pairs");
+        }
+        if !formats.contains(f) {
+            formats.push(*f);
+        }
+    }
+    let out = args
+        .out
+        .clone()
+        .or_else(|| args.gold.is_none().then(|| PathBuf::from("aligned")));
+    let destination = match &out {
+        Some(o) if o.as_os_str() == "-" => {
+            if formats.len() != 1 || formats[0] == Format::Moses {
+                return usage("--out - needs exactly one --format (not moses)");
+            }
+            Some(Destination::Stdout)
+        }
+        Some(o) if o.exists() && !o.is_dir() => {
+            return usage(&format!("--out {} exists and is not a folder", o.display()));
+        }
+        Some(o) => {
+            if formats.is_empty() {
+                formats = Format::FILES.to_vec();
+            }
+            Some(Destination::Dir(o.clone()))
+        }
+        None => None,
+    };
+    let engine = match &args.model {
+        None => None,
+        Some(model) => {
+            if let Err(code) = check_isa() {
+                return Ok(code);
+            }
+            let (device, backend) = match args.runtime.resolve() {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
+            let spec = tarjama::hub::ModelSpec {
+                model: model.clone(),
+                revision: None,
+                offline: args.offline,
+            };
+            let loaded = tarjama::hub::resolve(&spec)
+                .map_err(anyhow::Error::from)
+                .and_then(|dir| {
+                    Engine::load(
+                        &dir,
+                        &EngineOptions {
+                            device,
+                            backend,
+                            ..EngineOptions::default()
+                        },
+                    )
+                });
+            match loaded {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    eprintln!("tarjama: {e:#}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+    };
+    let threads = set_threads(args.threads);
+    let batch = BatchOptions {
+        threads: Some(threads),
+        ..BatchOptions::default()
+    };
+    let translations = match (&engine, &args.mt) {
+        (Some(engine), _) => Translations::Engine {
+            engine,
+            batch: &batch,
+        },
+        (None, Some(mt)) => Translations::Files(mt),
+        (None, None) => Translations::None,
+    };
+    let job = AlignJob {
+        formats,
+        // Nothing written: only the gold score is asked for.
+        destination: destination.clone().unwrap_or(Destination::Stdout),
+        input_format: args.input_format,
+        encoding: args.reading.encoding,
+        filter,
+        options: tarjama::align::Options {
+            max_group: args.max_group as usize,
+            paragraphs: args.input_format == InputFormat::Text,
+        },
+        max_input_bytes: args.max_input_bytes,
+        title: args.title.clone(),
+    };
+    let reporter = Progress::new(args.quiet, false);
+    for key in &unpaired {
+        reporter.warn(&format!(
+            "{key}: a translation with no source document; skipped"
+        ));
+    }
+    let summary = job::run(
+        &pairs,
+        &translations,
+        &job,
+        gold.as_deref(),
+        destination.is_some(),
+        &reporter,
+    )?;
+    if summary.closed {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(s) = summary.gold {
+        println!(
+            "precision {:.4} recall {:.4} f1 {:.4} ({} of {} beads correct; {} gold beads)",
+            s.precision, s.recall, s.f1, s.correct, s.test, s.gold
+        );
+    }
+    if !args.quiet {
+        let count = |f: &dyn Fn(usize, usize) -> bool| -> usize {
+            summary
+                .shapes
+                .iter()
+                .filter(|((a, b), _)| f(*a, *b))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        eprintln!(
+            "tarjama: aligned {} of {} documents: {} beads (1-1 {}, 1-n {}, n-1 {}, n-m {}, 1-0 {}, 0-1 {})",
+            summary.documents,
+            pairs.len(),
+            count(&|_, _| true),
+            count(&|a, b| a == 1 && b == 1),
+            count(&|a, b| a == 1 && b > 1),
+            count(&|a, b| a > 1 && b == 1),
+            count(&|a, b| a > 1 && b > 1),
+            count(&|_, b| b == 0),
+            count(&|a, _| a == 0),
+        );
+        if summary.qa.pairs > 0 {
+            eprintln!("tarjama: QA: {}", summary.qa);
+        }
+    }
+    Ok(if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn status(args: &StatusArgs) -> io::Result<ExitCode> {
     use tarjama::manifest;
     if !args.out.join(tarjama::corpus::STATE_DIR).is_dir() {

@@ -52,6 +52,50 @@ pub struct Alternative {
     pub tgt_ids: Option<Vec<u32>>,
 }
 
+/// One bead of `tarjama align`: consecutive source sentences aligned with
+/// consecutive target sentences of an existing translation (either side may
+/// be empty), with the QA flags of the pair. Sentence indices are 0-based in
+/// reading order; byte ranges run from the start of the group's first
+/// sentence to the end of its last, in each original file (`null` for an
+/// empty side).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BeadRecord {
+    #[serde(skip)]
+    pub doc: String,
+    /// The bead's number in its document, from 0.
+    #[serde(skip)]
+    pub bead: usize,
+    /// The paragraph it belongs to (HTML groups rows by it).
+    #[serde(skip)]
+    pub para: usize,
+    pub src: Vec<usize>,
+    pub tgt: Vec<usize>,
+    pub src_text: String,
+    pub tgt_text: String,
+    pub src_start: Option<usize>,
+    pub src_end: Option<usize>,
+    pub tgt_start: Option<usize>,
+    pub tgt_end: Option<usize>,
+    /// See [`crate::align::Bead::score`].
+    pub score: f32,
+    pub flags: Vec<Flag>,
+}
+
+/// What [`FormatWriter`] shows of a [`Record`] or a [`BeadRecord`].
+struct Row<'a> {
+    para: usize,
+    /// HTML row id, TMX `tuid`, Markdown's first cell, TSV's first columns.
+    id: String,
+    tuid: String,
+    label: String,
+    tsv_lead: String,
+    doc: &'a str,
+    src: &'a str,
+    tgt: &'a str,
+    score: f32,
+    flags: &'a [Flag],
+}
+
 /// An output format; parsed from and shown as its [`Format::name`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -262,6 +306,8 @@ pub struct FormatWriter<W: Write> {
     header_written: bool,
     /// Txt: something was written (a next document starts after a blank line).
     wrote: bool,
+    /// Rows are [`BeadRecord`]s (TSV and Markdown headers differ).
+    beads: bool,
 }
 
 impl<W: Write> FormatWriter<W> {
@@ -274,6 +320,15 @@ impl<W: Write> FormatWriter<W> {
             para: None,
             header_written: false,
             wrote: false,
+            beads: false,
+        }
+    }
+
+    /// A writer of [`FormatWriter::bead`] rows.
+    pub fn for_beads(format: Format, outs: Vec<W>, doc_column: bool) -> Self {
+        FormatWriter {
+            beads: true,
+            ..FormatWriter::new(format, outs, doc_column)
         }
     }
 
@@ -313,12 +368,18 @@ impl<W: Write> FormatWriter<W> {
             Format::Tsv if !self.header_written => {
                 let doc = if self.doc_column { "doc\t" } else { "" };
                 // `flags` last, so that the older columns keep their places.
-                writeln!(out, "{doc}para\tsent\tstart\tend\tar\ten\tscore\tflags")?;
+                let lead = if self.beads {
+                    "src\ttgt\tsrc_start\tsrc_end\ttgt_start\ttgt_end"
+                } else {
+                    "para\tsent\tstart\tend"
+                };
+                writeln!(out, "{doc}{lead}\tar\ten\tscore\tflags")?;
             }
             Format::Md => write!(
                 out,
-                "# {}\n\n| ¶ | Arabic | English | QA |\n| --- | --- | --- | --- |\n",
-                md_cell(title)
+                "# {}\n\n| {} | Arabic | English | QA |\n| --- | --- | --- | --- |\n",
+                md_cell(title),
+                if self.beads { "Sentences" } else { "¶" }
             )?,
             Format::Txt => {
                 if self.wrote {
@@ -334,6 +395,58 @@ impl<W: Write> FormatWriter<W> {
 
     /// One sentence pair.
     pub fn record(&mut self, r: &Record) -> io::Result<()> {
+        let (p, s) = (r.para + 1, r.sent + 1);
+        let row = Row {
+            para: r.para,
+            id: format!("s{p}-{s}"),
+            tuid: format!("{p}.{s}"),
+            label: format!("{p}.{s}"),
+            tsv_lead: format!("{}\t{}\t{}\t{}", r.para, r.sent, r.start, r.end),
+            doc: &r.doc,
+            src: &r.src,
+            tgt: &r.tgt,
+            score: r.score,
+            flags: &r.flags,
+        };
+        self.row(&row, &|out: &mut W| {
+            serde_json::to_writer(out, r).map_err(io::Error::from)
+        })
+    }
+
+    /// One alignment bead (`tarjama align`): its groups of sentences as one
+    /// row, numbered in reading order.
+    pub fn bead(&mut self, b: &BeadRecord) -> io::Result<()> {
+        let ids = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        let pos = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
+        let n = b.bead + 1;
+        let row = Row {
+            para: b.para,
+            id: format!("b{n}"),
+            tuid: n.to_string(),
+            label: format!("{}:{}", ids(&b.src), ids(&b.tgt)),
+            tsv_lead: format!(
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                ids(&b.src),
+                ids(&b.tgt),
+                pos(b.src_start),
+                pos(b.src_end),
+                pos(b.tgt_start),
+                pos(b.tgt_end)
+            ),
+            doc: &b.doc,
+            src: &b.src_text,
+            tgt: &b.tgt_text,
+            score: b.score,
+            flags: &b.flags,
+        };
+        self.row(&row, &|out: &mut W| {
+            serde_json::to_writer(out, b).map_err(io::Error::from)
+        })
+    }
+
+    /// A sentence pair or a bead, as every format shows it; `json` writes
+    /// its JSONL object.
+    fn row(&mut self, r: &Row, json: &dyn Fn(&mut W) -> io::Result<()>) -> io::Result<()> {
         let out = &mut self.outs[0];
         match self.format {
             Format::Html => {
@@ -350,7 +463,7 @@ impl<W: Write> FormatWriter<W> {
                 let (class, qa) = if r.flags.is_empty() {
                     (String::new(), String::new())
                 } else {
-                    let names = flag_names(&r.flags, ", ");
+                    let names = flag_names(r.flags, ", ");
                     (
                         format!(" class=\"qa\" title=\"QA: {names}\""),
                         format!(" data-qa=\"{names}\""),
@@ -358,25 +471,29 @@ impl<W: Write> FormatWriter<W> {
                 };
                 writeln!(
                     out,
-                    "<tr id=\"s{p}-{s}\"{class}><td class=\"en\" dir=\"ltr\" lang=\"en\"{qa}>{}</td>\
+                    "<tr id=\"{}\"{class}><td class=\"en\" dir=\"ltr\" lang=\"en\"{qa}>{}</td>\
                      <td class=\"ar\" dir=\"rtl\" lang=\"ar\">{}</td></tr>",
-                    escape(&r.tgt),
-                    escape(&r.src),
-                    p = r.para + 1,
-                    s = r.sent + 1,
+                    r.id,
+                    escape(r.tgt),
+                    escape(r.src),
                 )?;
             }
             Format::Tmx => {
-                write!(out, "\n    <tu tuid=\"{}.{}\">", r.para + 1, r.sent + 1)?;
+                write!(out, "\n    <tu tuid=\"{}\">", r.tuid)?;
                 if !r.flags.is_empty() {
                     // TMX 1.4 leaves `x-` prop types to tools.
                     write!(
                         out,
                         "\n      <prop type=\"x-tarjama-flags\">{}</prop>",
-                        flag_names(&r.flags, ",")
+                        flag_names(r.flags, ",")
                     )?;
                 }
-                for (lang, text) in [("ar", &r.src), ("en", &r.tgt)] {
+                // A bead with one side empty has one variant: TMX allows it,
+                // and a memory keeps what has no counterpart visible.
+                for (lang, text) in [("ar", r.src), ("en", r.tgt)] {
+                    if text.is_empty() && self.beads {
+                        continue;
+                    }
                     write!(
                         out,
                         "\n      <tuv xml:lang=\"{lang}\">\n        <seg>{}</seg>\n      </tuv>",
@@ -387,33 +504,29 @@ impl<W: Write> FormatWriter<W> {
             }
             Format::Tsv => {
                 if self.doc_column {
-                    write!(out, "{}\t", tsv_field(&r.doc))?;
+                    write!(out, "{}\t", tsv_field(r.doc))?;
                 }
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{:.4}\t{}",
-                    r.para,
-                    r.sent,
-                    r.start,
-                    r.end,
-                    tsv_field(&r.src),
-                    tsv_field(&r.tgt),
+                    "{}\t{}\t{}\t{:.4}\t{}",
+                    r.tsv_lead,
+                    tsv_field(r.src),
+                    tsv_field(r.tgt),
                     r.score,
-                    flag_names(&r.flags, ",")
+                    flag_names(r.flags, ",")
                 )?;
             }
             Format::Jsonl => {
-                serde_json::to_writer(&mut *out, r)?;
+                json(out)?;
                 out.write_all(b"\n")?;
             }
             Format::Md => writeln!(
                 out,
-                "| {}.{} | {} | {} | {} |",
-                r.para + 1,
-                r.sent + 1,
-                md_cell(&r.src),
-                md_cell(&r.tgt),
-                flag_names(&r.flags, ", ")
+                "| {} | {} | {} | {} |",
+                r.label,
+                md_cell(r.src),
+                md_cell(r.tgt),
+                flag_names(r.flags, ", ")
             )?,
             Format::Txt => {
                 if self.para.is_some_and(|p| p != r.para) {
@@ -425,7 +538,7 @@ impl<W: Write> FormatWriter<W> {
             }
             Format::Moses => {
                 // One line per segment is the whole point of the format.
-                for (out, s) in self.outs.iter_mut().zip([&r.src, &r.tgt]) {
+                for (out, s) in self.outs.iter_mut().zip([r.src, r.tgt]) {
                     writeln!(out, "{}", s.replace(['\n', '\r'], " "))?;
                 }
             }

@@ -49,6 +49,14 @@ impl InputFormat {
         }
     }
 
+    /// The document parser of this format.
+    pub fn parser(self) -> fn(String, String) -> Document {
+        match self {
+            InputFormat::Text => Document::parse,
+            InputFormat::Lines => Document::parse_lines,
+        }
+    }
+
     /// One line for help texts.
     pub fn description(self) -> &'static str {
         match self {
@@ -575,17 +583,14 @@ impl Run<'_> {
                 sentences: 0,
             });
         }
-        let split: fn(String, String) -> Document = match opts.input_format {
-            InputFormat::Text => Document::parse,
-            InputFormat::Lines => Document::parse_lines,
-        };
-        let doc = match Document::decode_with(name, bytes, opts.encoding, split) {
-            Ok(d) => d,
-            Err(e) => {
-                self.fail(&key, &e.to_string());
-                return Ok(None);
-            }
-        };
+        let doc =
+            match Document::decode_with(name, bytes, opts.encoding, opts.input_format.parser()) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.fail(&key, &e.to_string());
+                    return Ok(None);
+                }
+            };
         let sentences = doc.sentences().count();
         if let Some(e) = entry.as_mut() {
             e.sentences = sentences;
