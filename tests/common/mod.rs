@@ -3,6 +3,8 @@
 // Each test crate compiles this module and uses only some of it.
 #![allow(dead_code)]
 
+pub mod align_pairs;
+
 /// xorshift64*: deterministic, dependency-free randomness for generated input.
 pub struct Rng(pub u64);
 
