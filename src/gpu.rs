@@ -95,7 +95,7 @@ pub fn status() -> CudaStatus {
                 compiled: true,
                 devices,
                 device: None,
-                error: Some(one_line(&e.to_string())),
+                error: Some(error_text(&e)),
             },
         }
     }
@@ -137,9 +137,16 @@ pub fn describe(device: &candle_core::Device) -> Option<Result<GpuInfo, String>>
     }
 }
 
-/// candle's errors can span lines (a backtrace, a cause): one line for a
-/// report.
-#[cfg(feature = "cuda")]
+/// candle's error on one line, without the backtrace candle attaches under
+/// RUST_BACKTRACE: what a report or a message shows.
+pub fn error_text(e: &candle_core::Error) -> String {
+    let mut e = e;
+    while let candle_core::Error::WithBacktrace { inner, .. } = e {
+        e = inner;
+    }
+    one_line(&e.to_string())
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -151,6 +158,16 @@ mod tests {
     #[test]
     fn the_cpu_is_no_gpu() {
         assert!(describe(&candle_core::Device::Cpu).is_none());
+    }
+
+    #[test]
+    fn error_text_drops_the_backtrace() {
+        let e = candle_core::Error::Msg("no device\n  here".into());
+        let bt = candle_core::Error::WithBacktrace {
+            inner: Box::new(e),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert_eq!(error_text(&bt), "no device here");
     }
 
     #[test]

@@ -956,6 +956,7 @@ impl RuntimeArgs {
                 return Err(ExitCode::from(1));
             }
             DeviceArg::Cuda => candle_core::Device::new_cuda(0).map_err(|e| {
+                let e = tarjama::gpu::error_text(&e);
                 eprintln!("tarjama: cannot use --device cuda: {e}");
                 ExitCode::from(1)
             })?,
