@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A CUDA 13.0 toolchain from PyPI, for building `--features cuda` on a machine
 # with no CUDA install and no GPU (a developer's, CI's):
-#   scripts/cuda-toolchain.sh               # all that `cargo build --features cuda` needs (~1.3 GB)
+#   scripts/cuda-toolchain.sh               # all that `cargo build --features cuda` needs (~1.2 GB)
 #   scripts/cuda-toolchain.sh --check-only  # only what `cargo check --features cuda` needs
-#                                           # (nvcc, headers, cudart: no cuBLAS, ~10x less)
+#                                           # (nvcc, headers, cudart: no cuBLAS; ~300 MB)
 #   source .cuda/env.sh                     # then build or check as usual
 # It installs NVIDIA's wheels into a virtual environment (.cuda/venv, or
 # $TARJAMA_CUDA_DIR/venv), and for linking adds the unversioned lib*.so links
@@ -22,7 +22,7 @@ case "${1:-}" in
     "") ;;
     --check-only) mode=check ;;
     -h | --help)
-        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -74,7 +74,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] ||
 else
     echo "cuda-toolchain: installing ${pkgs[*]} into $venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" ||
-        die "pip install failed (PyPI reachable? disk space for ~1.3 GB?)"
+        die "pip install failed (PyPI reachable? disk space: ~1.2 GB?)"
     echo "$want" > "$stamp"
 fi
 
