@@ -18,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::decode::{GenerationConfig, generate};
+use crate::gpu::GpuInfo;
 use crate::marian::{GenerationDefaults, MarianConfig, MarianModel, Timings};
 
 /// Published OPUS-MT architectures that `--random` can build.
@@ -192,6 +193,13 @@ pub struct BenchReport {
     pub split: Split,
     /// Peak resident set (VmHWM) of the process, model loading included.
     pub peak_rss_mb: Option<f64>,
+    /// The GPU (on CUDA), its free memory read after the timed run.
+    pub gpu: Option<GpuInfo>,
+    /// Device memory in use after the timed run (total − free, as the
+    /// driver counts it): the CUDA context, the weights, what candle's
+    /// allocator keeps cached, and any other process on that GPU. No peak:
+    /// the driver keeps none.
+    pub gpu_memory_used_mb: Option<f64>,
 }
 
 /// Runs `sources` through `model` in batches of `opts.batch_size`, in order,
@@ -243,9 +251,20 @@ pub fn run(
         search_s: (seconds - t.model_total().as_secs_f64()).max(0.0),
         decode_steps: t.decode_steps,
     };
+    let gpu = match crate::gpu::describe(model.device()) {
+        Some(info) => Some(
+            info.map_err(anyhow::Error::msg)
+                .context("describing the GPU")?,
+        ),
+        None => None,
+    };
     Ok(BenchReport {
         model: opts.model_label.clone(),
-        device: format!("{:?}", model.device()),
+        device: match model.device().location() {
+            candle_core::DeviceLocation::Cpu => "cpu".to_string(),
+            candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+            candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+        },
         dtype: model.backend().dtype_name().to_string(),
         engine: model.backend().engine_name().to_string(),
         isa: model.backend().kernel_name().map(str::to_string),
@@ -271,6 +290,8 @@ pub fn run(
         tokens_per_second: target_tokens as f64 / seconds,
         split,
         peak_rss_mb: peak_rss_mb(),
+        gpu_memory_used_mb: gpu.as_ref().map(GpuInfo::used_mb),
+        gpu,
     })
 }
 
@@ -334,6 +355,17 @@ impl std::fmt::Display for BenchReport {
             ("search (host)", s.search_s),
         ] {
             writeln!(f, "  {name:<20} {v:>8.3} s {:>5.1}%", pct(v))?;
+        }
+        if let Some(g) = &self.gpu {
+            writeln!(
+                f,
+                "gpu        {}: {} (compute {}), {:.0} of {:.0} MB in use after the run",
+                g.ordinal,
+                g.name,
+                g.compute_capability,
+                g.used_mb(),
+                g.total_mb
+            )?;
         }
         match self.peak_rss_mb {
             Some(mb) => write!(f, "peak RSS   {mb:.0} MB"),

@@ -13,6 +13,7 @@
 //! - [`decode`]: greedy and beam search over it with transformers' semantics;
 //! - [`translate`]: the batch scheduler: dedupe, split long sentences, batch
 //!   by length, run, reassemble in input order, word alignment;
+//! - [`gpu`]: what the `cuda` build finds (for `info` and `bench`);
 //! - [`hub`]: finding a model: a local folder or the Hugging Face cache and Hub;
 //! - [`output`]: alignment records and the bilingual files written from them;
 //! - [`qa`]: quality flags on each sentence pair (numbers, names, length,
@@ -24,6 +25,7 @@ pub mod bench;
 pub mod corpus;
 pub mod decode;
 pub mod document;
+pub mod gpu;
 pub mod hub;
 pub mod manifest;
 pub mod marian;

@@ -49,7 +49,8 @@ enum Command {
     Download(DownloadArgs),
     /// Measure generation throughput on a fixed workload of random source ids.
     Bench(BenchArgs),
-    /// Show the CPU features found, the kernels each precision runs on, and the thread defaults.
+    /// Show the CPU features found, the kernels each precision runs on, the thread defaults, and
+    /// CUDA: compiled in or not, and the GPU found.
     Info(InfoArgs),
     /// List the documents of an output folder: done, incomplete (files missing) or stale
     /// (input changed or gone).
@@ -1186,8 +1187,15 @@ impl RuntimeArgs {
         use candle_core::DType;
         let device = match self.device {
             DeviceArg::Cpu => candle_core::Device::Cpu,
+            DeviceArg::Cuda if !cfg!(feature = "cuda") => {
+                eprintln!(
+                    "tarjama: cannot use --device cuda: this build has no CUDA (build with --features cuda)"
+                );
+                return Err(ExitCode::from(1));
+            }
             DeviceArg::Cuda => candle_core::Device::new_cuda(0).map_err(|e| {
-                eprintln!("tarjama: cannot use --device cuda: {e} (build with `--features cuda`)");
+                let e = tarjama::gpu::error_text(&e);
+                eprintln!("tarjama: cannot use --device cuda: {e}");
                 ExitCode::from(1)
             })?,
         };
@@ -1333,7 +1341,7 @@ struct InfoReport {
     worker_threads: Vec<usize>,
     engine: &'static str,
     dtype: &'static str,
-    cuda: bool,
+    cuda: tarjama::gpu::CudaStatus,
 }
 
 const PRECISIONS: [Precision; 3] = [Precision::F32, Precision::Bf16, Precision::Int8];
@@ -1368,7 +1376,7 @@ fn info(args: &InfoArgs) -> io::Result<ExitCode> {
         worker_threads: thread_shares(threads, workers),
         engine: default_engine.engine_name(),
         dtype: default_engine.dtype_name(),
-        cuda: cfg!(feature = "cuda"),
+        cuda: tarjama::gpu::status(),
     };
     let mut out = io::stdout().lock();
     if args.json {
@@ -1414,14 +1422,9 @@ fn info(args: &InfoArgs) -> io::Result<ExitCode> {
     )?;
     writeln!(
         out,
-        "engine        {} {} on the CPU by default; candle on CUDA ({})",
-        r.engine,
-        r.dtype,
-        if r.cuda {
-            "built with CUDA"
-        } else {
-            "this build has no CUDA: --features cuda"
-        }
+        "engine        {} {} on the CPU by default; candle on CUDA",
+        r.engine, r.dtype
     )?;
+    writeln!(out, "cuda          {}", r.cuda)?;
     Ok(ExitCode::SUCCESS)
 }

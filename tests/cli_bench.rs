@@ -52,6 +52,10 @@ fn bench_random_model_writes_json_report() {
     assert_eq!(report["beam"], 1);
     assert_eq!(report["batch_size"], 2);
     assert!(report["peak_rss_mb"].as_f64().unwrap() > 0.0);
+    // On the CPU there is no GPU to describe.
+    assert_eq!(report["device"], "cpu");
+    assert!(report["gpu"].is_null() && report["gpu_memory_used_mb"].is_null());
+    assert!(!stdout.contains("\ngpu "), "{stdout}");
     // The kernels are reported: the native f32 kernel and the tier.
     assert_eq!(report["engine"], "native");
     let isa = report["isa"].as_str().unwrap();

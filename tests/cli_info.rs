@@ -173,3 +173,47 @@ fn a_tier_this_cpu_lacks_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lacks"), "{err}");
 }
+
+/// The CUDA line says whether this build has CUDA, and with it what the
+/// driver found; never a device that was not opened.
+#[test]
+fn info_says_whether_cuda_is_compiled_in_and_what_it_found() {
+    let j = info_json(&[]);
+    let cuda = &j["cuda"];
+    assert_eq!(cuda["compiled"], cfg!(feature = "cuda"), "{j}");
+    let text = String::from_utf8(run(&["info"], None, &[]).stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cuda "))
+        .unwrap_or_else(|| panic!("no cuda line:\n{text}"));
+    if cfg!(feature = "cuda") {
+        // Either a GPU with its name, or the driver's reason for none.
+        assert_eq!(cuda["device"].is_null(), cuda["error"].is_string(), "{j}");
+        match cuda["device"]["name"].as_str() {
+            Some(name) => assert!(line.contains(name), "{line}"),
+            None => assert!(line.contains("compiled in, no device found ("), "{line}"),
+        }
+    } else {
+        assert!(cuda["device"].is_null() && cuda["error"].is_null(), "{j}");
+        assert!(
+            line.ends_with("not compiled in (build with --features cuda)"),
+            "{line}"
+        );
+    }
+}
+
+/// Without CUDA compiled in, `--device cuda` fails at once and says how to
+/// get it.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn device_cuda_without_the_feature_is_an_error_that_names_it() {
+    let out = run(
+        &["bench", "--device", "cuda", "--sentences", "1"],
+        None,
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--features cuda"), "{err}");
+    assert!(out.stdout.is_empty());
+}
