@@ -340,6 +340,34 @@ fn usage_errors_and_bad_translations_are_named() {
 }
 
 #[test]
+fn inputs_are_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = &align_pairs::pairs()[0];
+    // Moses writes NAME.ar and NAME.en: the very names of these inputs.
+    let src = write(dir.path(), "doc.ar", &p.arabic);
+    let tgt = write(dir.path(), "doc.en", &p.english);
+    let o = run(
+        &[
+            "align",
+            &src,
+            &tgt,
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--format",
+            "moses,jsonl",
+        ],
+        None,
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("would overwrite an input"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&src).unwrap(), p.arabic);
+    assert_eq!(std::fs::read_to_string(&tgt).unwrap(), p.english);
+    assert!(!dir.path().join("doc.jsonl").exists());
+}
+
+#[test]
 fn source_from_stdin_and_a_model_translation() {
     let dir = tempfile::tempdir().unwrap();
     let p = &align_pairs::pairs()[0];

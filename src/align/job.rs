@@ -205,10 +205,11 @@ pub fn run(
                 }
                 r.map_err(|e| format!("writing to standard output: {e}"))
             }
-            (None, Destination::Dir(root)) => {
-                write_files(root, &pair.key, &title, &records, &job.formats)
-                    .map_err(|e| format!("{}: cannot write its outputs: {e}", pair.src.name()))
-            }
+            (None, Destination::Dir(root)) => match overwrites_input(root, pair, &job.formats) {
+                Some(msg) => Err(msg),
+                None => write_files(root, &pair.key, &title, &records, &job.formats)
+                    .map_err(|e| format!("{}: cannot write its outputs: {e}", pair.src.name())),
+            },
             (None, Destination::Stdout) => unreachable!("a writer for standard output"),
         };
         if let Err(msg) = written {
@@ -231,6 +232,32 @@ pub fn run(
     }
     reporter.finish();
     Ok(summary)
+}
+
+/// An input of `pair` that one of its outputs would replace (`doc.ar` and
+/// `doc.en` named directly, written with Moses into their own folder):
+/// inputs are never overwritten.
+fn overwrites_input(root: &Path, pair: &DocPair, formats: &[Format]) -> Option<String> {
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    let inputs: Vec<PathBuf> = [&pair.src, &pair.tgt]
+        .into_iter()
+        .filter_map(|i| match i {
+            Input::File(p) => canonical(p),
+            Input::Stdin => None,
+        })
+        .chain(pair.mt.as_deref().and_then(canonical))
+        .collect();
+    formats
+        .iter()
+        .flat_map(|f| corpus::output_paths(root, &pair.key, f.suffixes()))
+        .find(|out| canonical(out).is_some_and(|c| inputs.contains(&c)))
+        .map(|out| {
+            format!(
+                "{}: its output {} would overwrite an input; nothing written",
+                pair.src.name(),
+                out.display()
+            )
+        })
 }
 
 /// Every format's files for one document, staged and committed together.
