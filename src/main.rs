@@ -1404,23 +1404,7 @@ fn bench_sweep(args: &BenchArgs) -> io::Result<ExitCode> {
         }
     };
     let mut out = io::stdout().lock();
-    writeln!(
-        out,
-        "batch threads beam dtype  target tok/s  sentences/s  peak RSS MB"
-    )?;
-    for r in &sweep.rows {
-        writeln!(
-            out,
-            "{:>5} {:>7} {:>4} {:<5} {:>13.1} {:>12.2} {:>12}",
-            r.batch_size,
-            r.rayon_threads,
-            r.beam,
-            r.dtype,
-            r.tokens_per_second,
-            r.sentences_per_second,
-            r.peak_rss_mb.map_or("?".into(), |m| format!("{m:.0}"))
-        )?;
-    }
+    writeln!(out, "{sweep}")?;
     let files: Vec<String> = ["csv", "json", "svg"]
         .map(|e| sweep::output_path(&spec.prefix, e).display().to_string())
         .into();

@@ -207,6 +207,30 @@ pub struct Sweep {
     pub rows: Vec<BenchReport>,
 }
 
+impl std::fmt::Display for Sweep {
+    /// The table `tarjama bench --sweep` prints: one line per run.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "batch threads beam dtype  target tok/s  sentences/s  peak RSS MB"
+        )?;
+        for r in &self.rows {
+            write!(
+                f,
+                "\n{:>5} {:>7} {:>4} {:<5} {:>13.1} {:>12.2} {:>12}",
+                r.batch_size,
+                r.rayon_threads,
+                r.beam,
+                r.dtype,
+                r.tokens_per_second,
+                r.sentences_per_second,
+                r.peak_rss_mb.map_or("?".into(), |m| format!("{m:.0}"))
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// What to run.
 pub struct SweepSpec {
     /// The `tarjama` binary.
