@@ -15,11 +15,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::decode::{GenerationConfig, generate};
 use crate::gpu::GpuInfo;
 use crate::marian::{GenerationDefaults, MarianConfig, MarianModel, Timings};
+
+pub mod sweep;
 
 /// Published OPUS-MT architectures that `--random` can build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +143,7 @@ pub struct BenchOptions {
 }
 
 /// Seconds per stage over the timed run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Split {
     pub encoder_s: f64,
     /// Cross-attention keys/values of the encoder output, once per batch.
@@ -158,8 +160,9 @@ pub struct Split {
     pub decode_steps: u64,
 }
 
-/// The result of a benchmark run; `--json` writes it as is.
-#[derive(Debug, Clone, Serialize)]
+/// The result of a benchmark run; `--json` writes it as is (and a sweep
+/// reads it back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchReport {
     pub model: String,
     pub device: String,

@@ -2,10 +2,10 @@
 //! whether the `cuda` feature is compiled in, and if so what candle finds on
 //! GPU 0 (name, compute capability, memory) or why it finds nothing.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One GPU as the driver describes it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GpuInfo {
     pub ordinal: usize,
     pub name: String,

@@ -2,7 +2,8 @@
 //! Marian (OPUS-MT) model on candle, keeping every sentence aligned with its
 //! translation.
 //!
-//! The pipeline is one module per stage ([`mod@bench`] measures the engine):
+//! The pipeline is one module per stage ([`mod@bench`] measures the engine,
+//! and [`bench::sweep`] runs it over a grid of settings):
 //! - [`document`]: reading input text and splitting it into paragraphs and
 //!   sentences with byte offsets into the original;
 //! - [`segment`]: the Arabic-aware sentence boundary rules;

@@ -153,6 +153,20 @@ struct BenchArgs {
     /// Also write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Run once per combination of these values (the cartesian product), each in its own process;
+    /// KEY is batch, threads, beam or dtype, and a swept key replaces its option. Repeat the
+    /// option or list several: --sweep batch=1,8,32 threads=1,2
+    #[arg(
+        long,
+        value_name = "KEY=V1,V2,...",
+        num_args = 1..,
+        requires = "sweep_out",
+        conflicts_with = "json"
+    )]
+    sweep: Vec<tarjama::bench::sweep::Axis>,
+    /// Where --sweep writes its results: PREFIX.csv, PREFIX.json and the chart PREFIX.svg.
+    #[arg(long, value_name = "PREFIX", requires = "sweep")]
+    sweep_out: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -1249,6 +1263,9 @@ fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
     if let Err(code) = check_isa() {
         return Ok(code);
     }
+    if !args.sweep.is_empty() {
+        return bench_sweep(args);
+    }
     set_threads(args.threads);
     let (device, backend) = match args.runtime.resolve() {
         Ok(r) => r,
@@ -1321,6 +1338,100 @@ fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `tarjama bench --sweep`: this process only starts the children
+/// (`tarjama::bench::sweep` says why one per combination).
+fn bench_sweep(args: &BenchArgs) -> io::Result<ExitCode> {
+    use tarjama::bench::sweep::{self, Key, SweepError, SweepSpec};
+    if let Err(e) = sweep::check_axes(&args.sweep) {
+        eprintln!("tarjama: --sweep: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    let swept = |k: Key| args.sweep.iter().any(|a| a.key == k);
+    // The options as parsed, for the children, less the swept ones.
+    let mut base: Vec<std::ffi::OsString> = vec!["bench".into()];
+    let mut opt = |k: &str, v: std::ffi::OsString| base.extend([k.into(), v]);
+    match (&args.model, args.random) {
+        (Some(m), _) => opt("--model", m.into()),
+        (None, Some(r)) => opt("--random", value_name(r).into()),
+        (None, None) => {}
+    }
+    match &args.sources {
+        Some(p) => opt("--sources", p.into()),
+        None => opt("--sentences", args.sentences.to_string().into()),
+    }
+    opt(
+        "--fixed-new-tokens",
+        args.fixed_new_tokens.to_string().into(),
+    );
+    opt("--seed", args.seed.to_string().into());
+    opt("--device", value_name(args.runtime.device).into());
+    if let Some(e) = args.runtime.engine {
+        opt("--engine", value_name(e).into());
+    }
+    if !swept(Key::Batch) {
+        opt("--batch-size", args.batch_size.to_string().into());
+    }
+    if !swept(Key::Beam) {
+        opt("--beam", args.beam.to_string().into());
+    }
+    if !swept(Key::Dtype) {
+        opt("--dtype", value_name(args.runtime.dtype).into());
+    }
+    if let (false, Some(t)) = (swept(Key::Threads), args.threads) {
+        opt("--threads", t.to_string().into());
+    }
+    let spec = SweepSpec {
+        exe: std::env::current_exe()?,
+        base_args: base,
+        axes: args.sweep.clone(),
+        version: env!("TARJAMA_VERSION").to_string(),
+        command: shell_words(std::env::args()),
+        prefix: args.sweep_out.clone().expect("clap requires --sweep-out"),
+    };
+    let result = sweep::run(&spec, &mut |line| eprintln!("{line}"));
+    let sweep = match result {
+        Ok(s) => s,
+        // The child has said why; 2 stays a usage error.
+        Err(SweepError::Child { code, combination }) => {
+            eprintln!("tarjama: --sweep: the run with {combination} failed");
+            return Ok(ExitCode::from(if code == 2 { 2 } else { 1 }));
+        }
+        Err(e) => {
+            eprintln!("tarjama: --sweep: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut out = io::stdout().lock();
+    writeln!(out, "{sweep}")?;
+    let files: Vec<String> = ["csv", "json", "svg"]
+        .map(|e| sweep::output_path(&spec.prefix, e).display().to_string())
+        .into();
+    writeln!(out, "wrote {}", files.join(", "))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A value's name on the command line.
+fn value_name(v: impl ValueEnum) -> String {
+    let v = v.to_possible_value().expect("no skipped variants");
+    v.get_name().to_string()
+}
+
+/// The command line as a shell would take it back (single quotes where needed).
+fn shell_words(args: impl Iterator<Item = String>) -> String {
+    args.map(|a| {
+        let plain = !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+".contains(c));
+        if plain {
+            a
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 #[derive(serde::Serialize)]

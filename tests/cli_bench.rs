@@ -170,3 +170,216 @@ fn bf16_without_bf16_kernels_says_so() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("bf16 widened to f32"), "{stdout}");
 }
+
+/// `tarjama bench --sweep … --sweep-out DIR/s` on the tiny fixture model;
+/// the exit status is checked, the output files are returned.
+fn sweep(dir: &std::path::Path, args: &[&str]) -> (String, String, String) {
+    let prefix = dir.join("s");
+    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
+        .args(["bench", "--model", "tests/fixtures/marian"])
+        .args(["--sentences", "4", "--fixed-new-tokens", "2"])
+        .args(args)
+        .arg("--sweep-out")
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |ext: &str| std::fs::read_to_string(dir.join(format!("s.{ext}"))).unwrap();
+    (read("csv"), read("json"), read("svg"))
+}
+
+/// The CSV's rows as column name → value maps, after checking the header.
+fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    for col in [
+        "batch_size",
+        "threads",
+        "beam",
+        "dtype",
+        "tokens_per_second",
+        "sentences_per_second",
+        "decoder_s",
+        "projection_s",
+        "peak_rss_mb",
+    ] {
+        assert!(header.iter().any(|h| h == col), "no {col} in {header:?}");
+    }
+    reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// The SVG parsed as XML: the coloured polylines (series lines and their
+/// legend samples; plotters draws axes and ticks as black polylines) and
+/// all text.
+fn svg_lines_and_text(svg: &str) -> (Vec<String>, String) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(svg);
+    let (mut strokes, mut text) = (Vec::new(), String::new());
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "polyline" => {
+                let stroke = e.try_get_attribute("stroke").unwrap().unwrap();
+                let stroke = stroke.value.into_owned();
+                if stroke != "#000000" {
+                    strokes.push(stroke);
+                }
+            }
+            Event::Text(t) => {
+                text.push_str(&t.xml10_content());
+                text.push('\n');
+            }
+            _ => {}
+        }
+    }
+    (strokes, text)
+}
+
+#[test]
+fn bench_sweep_runs_every_combination_with_its_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    // Values listed after one --sweep; --beam is not swept and applies to all.
+    let (csv, json, svg) = sweep(
+        dir.path(),
+        &["--beam", "2", "--sweep", "batch=1,2", "threads=1,2"],
+    );
+
+    let rows = csv_rows(&csv);
+    let combos: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["batch_size"].as_str(), r["threads"].as_str()))
+        .collect();
+    assert_eq!(combos, [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")]);
+    for r in &rows {
+        assert_eq!((r["beam"].as_str(), r["dtype"].as_str()), ("2", "f32"));
+        assert_eq!(r["target_tokens"], "8");
+        assert!(r["tokens_per_second"].parse::<f64>().unwrap() > 0.0);
+        assert!(r["peak_rss_mb"].parse::<f64>().unwrap() > 0.0);
+    }
+
+    let sweep: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let jrows = sweep["rows"].as_array().unwrap();
+    assert_eq!(jrows.len(), rows.len());
+    for (j, c) in jrows.iter().zip(&rows) {
+        assert_eq!(j["batch_size"].to_string(), c["batch_size"]);
+        // Each child had its own pool of the asked size, candle too.
+        assert_eq!(j["rayon_threads"].to_string(), c["threads"]);
+        assert_eq!(j["threads"], j["rayon_threads"]);
+        assert_eq!(j["beam"], 2);
+        let tps = j["tokens_per_second"].as_f64().unwrap();
+        assert!((tps - c["tokens_per_second"].parse::<f64>().unwrap()).abs() < 0.01);
+    }
+    assert!(sweep["tarjama_version"].as_str().unwrap().starts_with("0."));
+    assert!(sweep["date"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        sweep["command"]
+            .as_str()
+            .unwrap()
+            .contains("--sweep batch=1,2")
+    );
+    assert!(sweep["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(sweep["machine"]["cpu_isa"].is_string());
+    assert_eq!(sweep["axes"][1]["key"], "threads");
+
+    // Batch on the x axis: one line per thread count, and its legend sample.
+    let (strokes, text) = svg_lines_and_text(&svg);
+    assert_eq!(strokes.len(), 2 * 2, "{strokes:?}");
+    assert_eq!(strokes[0], strokes[2]);
+    assert_ne!(strokes[0], strokes[1]);
+    for label in [
+        "batch size (sentences, log scale)",
+        "target tokens/s",
+        "1 thread, beam 2, f32",
+        "2 threads, beam 2, f32",
+        "tarjama bench sweep",
+    ] {
+        assert!(text.contains(label), "no {label:?} in {text}");
+    }
+}
+
+#[test]
+fn bench_sweep_repeats_the_option_and_sweeps_dtypes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, json, svg) = sweep(
+        dir.path(),
+        &["--sweep", "beam=1,2", "--sweep", "dtype=f32,int8"],
+    );
+    let rows = csv_rows(&csv);
+    let combos: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["beam"].as_str(),
+                r["dtype"].as_str(),
+                r["batch_size"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        combos,
+        [
+            ("1", "f32", "32"),
+            ("1", "int8", "32"),
+            ("2", "f32", "32"),
+            ("2", "int8", "32")
+        ]
+    );
+    let sweep: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(sweep["rows"].as_array().unwrap().len(), 4);
+    assert_eq!(sweep["rows"][1]["dtype"], "int8");
+    // One batch size: four one-point series, still one line each.
+    let (strokes, text) = svg_lines_and_text(&svg);
+    assert_eq!(strokes.len(), 2 * 4, "{strokes:?}");
+    assert!(text.contains(", beam 2, int8"), "{text}");
+}
+
+#[test]
+fn bench_sweep_usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("s");
+    for (sweep, says) in [
+        (&["width=1,2"][..], "unknown key \"width\""),
+        (&["batch="][..], "batch has no values"),
+        (&["beam=1,,2"][..], "an empty value"),
+        (&["threads=1,two"][..], "\"two\" is not a whole number"),
+        (&["dtype=f64"][..], "not one of f32, f16, bf16, int8"),
+        (&["batch=1", "batch=2"][..], "batch is swept twice"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
+            .args(["bench", "--model", "tests/fixtures/marian", "--sweep"])
+            .args(sweep)
+            .arg("--sweep-out")
+            .arg(&prefix)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sweep:?}: {stderr}");
+        assert!(stderr.contains(says), "{sweep:?}: {stderr}");
+    }
+    // --sweep needs --sweep-out.
+    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
+        .args(["bench", "--sweep", "batch=1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sweep-out"));
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}

@@ -238,6 +238,8 @@ def main():
                     help="force one instruction set on both sides: TARJAMA_CPU_ISA for tarjama; "
                          "CT2_FORCE_CPU_ISA, ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS for "
                          "CTranslate2 and its GEMM libraries [default: each picks its best]")
+    ap.add_argument("--chart", metavar="FILE.svg", default=None,
+                    help="also draw the results as a grouped bar chart (chart.py; needs matplotlib)")
     ap.add_argument("--ct2-worker", help=argparse.SUPPRESS)
     ap.add_argument("--ct2-cases", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -307,6 +309,12 @@ def main():
         rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "—"
         print(f"| {r['engine']} | {r['case']} | {r['tokens_per_second']:.1f} | {rss} | {f32:.2f} | {i8:.2f} |")
     (WORK / "results.json").write_text(json.dumps({"versions": versions, "results": results}, indent=1))
+    if args.chart:
+        sys.path.insert(0, str(HERE))
+        import chart
+
+        chart.draw(WORK / "results.json", args.chart)
+        print("chart:", args.chart)
 
 
 if __name__ == "__main__":
