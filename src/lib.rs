@@ -19,7 +19,11 @@
 //! - [`output`]: alignment records and the bilingual files written from them;
 //! - [`qa`]: quality flags on each sentence pair (numbers, names, length,
 //!   loops, untranslated text);
-//! - [`pipeline`]: documents in, bilingual files out (the `translate` job).
+//! - [`pipeline`]: documents in, bilingual files out (the `translate` job);
+//! - [`align`]: aligning a document with a translation that already exists
+//!   (beads, gold scoring; [`align::job`] is the `align` job);
+//! - [`corpus`] and [`manifest`]: which documents a run covers, and what an
+//!   output folder holds (resume, locks).
 
 pub mod align;
 pub mod bench;
