@@ -506,6 +506,19 @@ impl Input {
             Input::File(p) => p.display().to_string(),
         }
     }
+
+    /// The default title of a document's HTML and Markdown pages: the file
+    /// name (never the path as typed: pages are made to be published),
+    /// `fallback` for a path without one, `stdin` for standard input.
+    pub fn title(&self, fallback: &str) -> String {
+        match self {
+            Input::File(p) => p.file_name().map_or_else(
+                || fallback.to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            Input::Stdin => "stdin".to_string(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1037,8 +1037,7 @@ fn align(args: &AlignArgs) -> io::Result<ExitCode> {
     };
     let job = AlignJob {
         formats,
-        // Nothing written: only the gold score is asked for.
-        destination: destination.clone().unwrap_or(Destination::Stdout),
+        destination,
         input_format: args.input_format,
         encoding: args.reading.encoding,
         filter,
@@ -1055,14 +1054,7 @@ fn align(args: &AlignArgs) -> io::Result<ExitCode> {
             "{key}: a translation with no source document; skipped"
         ));
     }
-    let summary = job::run(
-        &pairs,
-        &translations,
-        &job,
-        gold.as_deref(),
-        destination.is_some(),
-        &reporter,
-    )?;
+    let summary = job::run(&pairs, &translations, &job, gold.as_deref(), &reporter)?;
     if summary.closed {
         return Ok(ExitCode::SUCCESS);
     }

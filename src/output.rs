@@ -84,10 +84,13 @@ pub struct BeadRecord {
 /// What [`FormatWriter`] shows of a [`Record`] or a [`BeadRecord`].
 struct Row<'a> {
     para: usize,
-    /// HTML row id, TMX `tuid`, Markdown's first cell, TSV's first columns.
+    /// The HTML row's id.
     id: String,
+    /// The TMX `tuid`.
     tuid: String,
+    /// Markdown's first cell.
     label: String,
+    /// TSV's columns before the texts, tab-separated.
     tsv_lead: String,
     doc: &'a str,
     src: &'a str,
@@ -408,9 +411,7 @@ impl<W: Write> FormatWriter<W> {
             score: r.score,
             flags: &r.flags,
         };
-        self.row(&row, &|out: &mut W| {
-            serde_json::to_writer(out, r).map_err(io::Error::from)
-        })
+        self.row(&row, r)
     }
 
     /// One alignment bead (`tarjama align`): its groups of sentences as one
@@ -439,14 +440,12 @@ impl<W: Write> FormatWriter<W> {
             score: b.score,
             flags: &b.flags,
         };
-        self.row(&row, &|out: &mut W| {
-            serde_json::to_writer(out, b).map_err(io::Error::from)
-        })
+        self.row(&row, b)
     }
 
-    /// A sentence pair or a bead, as every format shows it; `json` writes
-    /// its JSONL object.
-    fn row(&mut self, r: &Row, json: &dyn Fn(&mut W) -> io::Result<()>) -> io::Result<()> {
+    /// A sentence pair or a bead, as every format shows it; `json` is its
+    /// JSONL object.
+    fn row(&mut self, r: &Row, json: &impl Serialize) -> io::Result<()> {
         let out = &mut self.outs[0];
         match self.format {
             Format::Html => {
@@ -517,7 +516,7 @@ impl<W: Write> FormatWriter<W> {
                 )?;
             }
             Format::Jsonl => {
-                json(out)?;
+                serde_json::to_writer(&mut *out, json)?;
                 out.write_all(b"\n")?;
             }
             Format::Md => writeln!(

@@ -595,12 +595,10 @@ impl Run<'_> {
         if let Some(e) = entry.as_mut() {
             e.sentences = sentences;
         }
-        let title = opts.title.clone().unwrap_or_else(|| match &source.input {
-            crate::document::Input::File(p) => p
-                .file_name()
-                .map_or_else(|| key.clone(), |n| n.to_string_lossy().into_owned()),
-            crate::document::Input::Stdin => "stdin".to_string(),
-        });
+        let title = opts
+            .title
+            .clone()
+            .unwrap_or_else(|| source.input.title(&key));
         Ok(Some(Pending {
             doc,
             key,

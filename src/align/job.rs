@@ -15,12 +15,13 @@ use crate::pipeline::{Destination, DocStatus, InputFormat, Reporter};
 use crate::qa;
 use crate::translate::{BatchOptions, Done, Engine};
 
-use super::{Bead, Options, Sentence, gold};
+use super::{Options, Sentence, gold};
 
 #[derive(Debug, Clone)]
 pub struct AlignJob {
     pub formats: Vec<Format>,
-    pub destination: Destination,
+    /// `None`: write nothing (only the gold score is asked for).
+    pub destination: Option<Destination>,
     pub input_format: InputFormat,
     pub encoding: TextEncoding,
     /// Which files of input folders are documents.
@@ -152,19 +153,18 @@ pub fn pairs(
     }
 }
 
-/// Aligns every pair and, with `write`, writes its outputs. `gold`, for a
-/// single pair, is scored against.
+/// Aligns every pair and writes its outputs. `gold`, for a single pair, is
+/// scored against.
 pub fn run(
     pairs: &[DocPair],
     translations: &Translations,
     job: &AlignJob,
     gold: Option<&[gold::Pair]>,
-    write: bool,
     reporter: &dyn Reporter,
 ) -> std::io::Result<AlignSummary> {
     let mut summary = AlignSummary::default();
     let mut stdout = match job.destination {
-        Destination::Stdout if write => Some(FormatWriter::for_beads(
+        Some(Destination::Stdout) => Some(FormatWriter::for_beads(
             job.formats[0],
             vec![BufWriter::new(std::io::stdout())],
             true,
@@ -174,7 +174,7 @@ pub fn run(
     reporter.start(pairs.len());
     for pair in pairs {
         let aligned = align_pair(pair, translations, job, reporter);
-        let (records, title, beads) = match aligned {
+        let (records, title) = match aligned {
             Ok(r) => r,
             Err(msg) => {
                 reporter.warn(&msg);
@@ -184,14 +184,13 @@ pub fn run(
             }
         };
         if let (Some(g), 1) = (gold, pairs.len()) {
-            let test: Vec<gold::Pair> = beads
+            let test: Vec<gold::Pair> = records
                 .iter()
-                .map(|b| (b.src.clone().collect(), b.tgt.clone().collect()))
+                .map(|r| (r.src.clone(), r.tgt.clone()))
                 .collect();
             summary.gold = Some(gold::score(&test, g));
         }
         let written = match (&mut stdout, &job.destination) {
-            _ if !write => Ok(()),
             (Some(w), _) => {
                 let r = w
                     .begin(&title)
@@ -201,16 +200,20 @@ pub fn run(
                 if r.as_ref()
                     .is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
                 {
+                    reporter.finish();
+                    summary.closed = true;
                     return Ok(summary);
                 }
                 r.map_err(|e| format!("writing to standard output: {e}"))
             }
-            (None, Destination::Dir(root)) => match overwrites_input(root, pair, &job.formats) {
-                Some(msg) => Err(msg),
-                None => write_files(root, &pair.key, &title, &records, &job.formats)
-                    .map_err(|e| format!("{}: cannot write its outputs: {e}", pair.src.name())),
-            },
-            (None, Destination::Stdout) => unreachable!("a writer for standard output"),
+            (None, Some(Destination::Dir(root))) => {
+                match overwrites_input(root, pair, &job.formats) {
+                    Some(msg) => Err(msg),
+                    None => write_files(root, &pair.key, &title, &records, &job.formats)
+                        .map_err(|e| format!("{}: cannot write its outputs: {e}", pair.src.name())),
+                }
+            }
+            (None, _) => Ok(()),
         };
         if let Err(msg) = written {
             reporter.warn(&msg);
@@ -318,7 +321,8 @@ fn read_mt(path: &Path, expected: usize, job: &AlignJob) -> Result<Vec<String>, 
     Ok(lines)
 }
 
-type Aligned = (Vec<BeadRecord>, String, Vec<Bead>);
+/// A document's bead records and its page title.
+type Aligned = (Vec<BeadRecord>, String);
 
 fn align_pair(
     pair: &DocPair,
@@ -411,11 +415,9 @@ fn align_pair(
             }
         })
         .collect();
-    let title = job.title.clone().unwrap_or_else(|| match &pair.src {
-        Input::File(p) => p
-            .file_name()
-            .map_or_else(|| pair.key.clone(), |n| n.to_string_lossy().into_owned()),
-        Input::Stdin => "stdin".to_string(),
-    });
-    Ok((records, title, beads))
+    let title = job
+        .title
+        .clone()
+        .unwrap_or_else(|| pair.src.title(&pair.key));
+    Ok((records, title))
 }
