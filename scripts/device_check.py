@@ -7,6 +7,10 @@ binary, finds the CUDA libraries and guards the total time); see that
 script's header for the `run` call. Steps, in this order, each skipped (and
 listed under "skipped") once the deadline is too close:
 
+0. machine: versions, the GPU, and `tarjama info --json --self-test`, which
+   runs the token-selection kernel (src/marian/pick.cu: processors' edits,
+   log-softmax, argmax/top-k on the device) on generated cases and compares
+   every pick with the host implementation (machine.tarjama_info.self_test).
 1. model: a random MarianMTModel of the exact opus-mt-ar-en shape
    (tests/fixtures/configs/opus-mt-ar-en.json: d_model 512, 6+6 layers,
    vocabulary 62834), weights drawn as `gen_marian.py --full` draws them
@@ -197,11 +201,14 @@ def machine_info(args):
             info.update(nvidia_smi_gpu=name, driver=driver, gpu_memory_total=mem)
     except (OSError, subprocess.SubprocessError):
         pass
-    for cmd, key in [(["--version"], "tarjama_version"), (["info", "--json"], "tarjama_info")]:
+    # --self-test runs the token-selection kernel (pick.cu) against the host
+    # implementation on the GPU; exit 1 (JSON still printed) on a difference.
+    for cmd, key in [(["--version"], "tarjama_version"), (["info", "--json", "--self-test"], "tarjama_info")]:
         try:
-            p = subprocess.run([args.tarjama] + cmd, capture_output=True, text=True, timeout=60)
+            p = subprocess.run([args.tarjama] + cmd, capture_output=True, text=True, timeout=120)
             out = p.stdout.strip()
-            info[key] = json.loads(out) if key == "tarjama_info" and p.returncode == 0 else (out or p.stderr.strip()[-500:])
+            parsed = key == "tarjama_info" and p.returncode in (0, 1) and out.startswith("{")
+            info[key] = json.loads(out) if parsed else (out or p.stderr.strip()[-500:])
         except (OSError, subprocess.SubprocessError, ValueError) as e:
             info[key] = f"failed: {e}"
     try:
@@ -746,6 +753,11 @@ def summary(rep):
             if r:
                 lines.append(f"parity {dt} {s}: " + ", ".join(
                     f"{k} {v['identical_rate']:.3f} (prefix {v['prefix_agreement']:.3f})" for k, v in r.items()))
+    ti = rep.data.get("machine", {}).get("tarjama_info")
+    for t in (ti.get("self_test") or []) if isinstance(ti, dict) else []:
+        c = t.get("check") or {}
+        lines.append(f"self-test {t['device']}: " + (f"{c.get('mismatch_count')} of {c.get('picks')} picks differ"
+                                                    if c else f"error {t.get('error')}"))
     c = rep.data["ctranslate2"]
     lines.append(f"ctranslate2: tried {c.get('tried')}, available {c.get('available')}, loaded {c.get('loaded')}"
                  + (f", error: {c['error'][:300]}" if c.get("error") else ""))

@@ -4,8 +4,8 @@
 //! batches in input order with EOS disabled so that every sentence yields
 //! exactly the same number of new tokens, and a report of sentences/s,
 //! target tokens/s, where the time goes (encoder, cross-attention set-up,
-//! decoder layers, vocabulary projection, cache reordering, and the
-//! host-side search: logits processing, argmax/top-k, beam bookkeeping) and
+//! decoder layers, vocabulary projection, token selection over the logits,
+//! cache reordering, and the host-side search loop and beam bookkeeping) and
 //! the peak resident memory. It owns the random architectures offered by
 //! `--random` too. Tokenisation, scheduling and output are not measured:
 //! this is the engine's floor, not an end-to-end translation benchmark.
@@ -152,10 +152,15 @@ pub struct Split {
     pub decoder_s: f64,
     /// Vocabulary projection (logits), every step.
     pub projection_s: f64,
+    /// Token selection over the logits, where they are: the processors'
+    /// edits, log-softmax, argmax/top-k (on a GPU, also the wait for the
+    /// step's kernels: the picks are the first thing read back).
+    #[serde(default)]
+    pub pick_s: f64,
     /// Dropping finished rows, beam expansion and reordering of the caches.
     pub reorder_s: f64,
-    /// Everything else: logits to host, logits processors, argmax/top-k,
-    /// beam bookkeeping.
+    /// Everything else: the search loop on the host (the processors' edits,
+    /// beam bookkeeping).
     pub search_s: f64,
     pub decode_steps: u64,
 }
@@ -250,6 +255,7 @@ pub fn run(
         cross_kv_s: t.cross_kv.as_secs_f64(),
         decoder_s: t.decoder.as_secs_f64(),
         projection_s: t.projection.as_secs_f64(),
+        pick_s: t.pick.as_secs_f64(),
         reorder_s: t.reorder.as_secs_f64(),
         search_s: (seconds - t.model_total().as_secs_f64()).max(0.0),
         decode_steps: t.decode_steps,
@@ -354,8 +360,9 @@ impl std::fmt::Display for BenchReport {
             ("cross-attention K/V", s.cross_kv_s),
             ("decoder layers", s.decoder_s),
             ("output projection", s.projection_s),
+            ("token selection", s.pick_s),
             ("cache reorder", s.reorder_s),
-            ("search (host)", s.search_s),
+            ("search loop (host)", s.search_s),
         ] {
             writeln!(f, "  {name:<20} {v:>8.3} s {:>5.1}%", pct(v))?;
         }

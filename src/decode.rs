@@ -5,16 +5,15 @@
 //! EOS at the length limit, optional renormalisation), the same beam
 //! bookkeeping (top-2k candidates, length-normalised finished hypotheses,
 //! `early_stopping` true/false/"never" heuristics), so that token ids come
-//! out identical. This module owns the search loops and the per-token
-//! scores; the network itself lives in [`crate::marian`]. Rows whose result
+//! out identical. This module owns the search loops, the beam bookkeeping
+//! and the per-token scores; the network and the selection over each
+//! step's vocabulary rows (which runs where the logits are, a GPU included:
+//! [`MarianModel::decode_pick`]) live in [`crate::marian`]. Rows whose result
 //! is final are dropped from the batch (and from the model state) at once.
-
-use rayon::prelude::*;
-
-use crate::marian::math::{log_softmax_at, log_softmax_in_place, max as row_max};
 
 use crate::marian::{
     DecoderState, EarlyStopping, GenerationDefaults, MarianConfig, MarianError, MarianModel,
+    PickSpec, RowEdits,
 };
 
 type Result<T> = std::result::Result<T, MarianError>;
@@ -124,10 +123,12 @@ pub struct Hypothesis {
     pub alternatives: Vec<Hypothesis>,
 }
 
-/// Logits processing of one row, given the sequence so far (with the start
-/// token), in transformers' processor order.
+/// The logits processors of transformers, in its order, as per-row edits
+/// for [`MarianModel::decode_pick`] (which applies them where the logits
+/// are).
 struct Processors<'a> {
     cfg: &'a GenerationConfig,
+    vocab: usize,
     single_bad: Vec<u32>,
     multi_bad: Vec<&'a [u32]>,
 }
@@ -159,73 +160,68 @@ impl<'a> Processors<'a> {
         }
         Ok(Self {
             cfg,
+            vocab,
             single_bad,
             multi_bad,
         })
     }
 
-    fn apply(&self, seq: &[u32], scores: &mut [f32]) {
+    /// A step's selection: `k` candidates per row and base, on processed
+    /// logits (greedy) or log-probabilities (beam).
+    fn spec(&self, k: usize, log_probs: bool, rows: Vec<RowEdits>) -> PickSpec {
+        PickSpec {
+            k,
+            log_probs,
+            renormalize: self.cfg.renormalize_logits,
+            repetition_penalty: self.cfg.repetition_penalty as f32,
+            forced_tokens: self.cfg.forced_eos_token_id.clone(),
+            rows,
+        }
+    }
+
+    /// The edits of a row whose sequence so far (with the start token) is
+    /// `seq`: repetition penalty, no-repeat n-grams, bad words, min length,
+    /// forced EOS at the length limit.
+    fn edits(&self, seq: &[u32], bases: Vec<f32>) -> RowEdits {
         let cfg = self.cfg;
         let cur_len = seq.len();
-        let vocab = scores.len();
+        let mut penalised = Vec::new();
         if cfg.repetition_penalty != 1.0 {
-            let p = cfg.repetition_penalty as f32;
             let mut seen = std::collections::HashSet::with_capacity(seq.len());
-            for &t in seq {
-                let t = t as usize;
-                if t < vocab && seen.insert(t) {
-                    let s = scores[t];
-                    scores[t] = if s < 0.0 { s * p } else { s / p };
-                }
-            }
+            penalised.extend(
+                seq.iter()
+                    .copied()
+                    .filter(|&t| (t as usize) < self.vocab && seen.insert(t)),
+            );
         }
+        let mut banned = Vec::new();
         let n = cfg.no_repeat_ngram_size;
         if n > 0 && cur_len >= n {
             let prefix = &seq[cur_len + 1 - n..];
             for i in 0..=cur_len - n {
-                if seq[i..i + n - 1] == *prefix {
-                    let t = seq[i + n - 1] as usize;
-                    if t < vocab {
-                        scores[t] = f32::NEG_INFINITY;
-                    }
+                let t = seq[i + n - 1];
+                if seq[i..i + n - 1] == *prefix && (t as usize) < self.vocab {
+                    banned.push(t);
                 }
             }
         }
-        for &t in &self.single_bad {
-            scores[t as usize] = f32::NEG_INFINITY;
-        }
+        banned.extend_from_slice(&self.single_bad);
         for w in &self.multi_bad {
             let prefix = &w[..w.len() - 1];
             if prefix.len() <= cur_len && seq.ends_with(prefix) {
-                scores[w[w.len() - 1] as usize] = f32::NEG_INFINITY;
+                banned.push(w[w.len() - 1]);
             }
         }
         if cur_len < cfg.min_length {
-            for &t in &cfg.eos_token_id {
-                scores[t as usize] = f32::NEG_INFINITY;
-            }
+            banned.extend_from_slice(&cfg.eos_token_id);
         }
-        if !cfg.forced_eos_token_id.is_empty() && cur_len + 1 == cfg.max_length {
-            scores.fill(f32::NEG_INFINITY);
-            for &t in &cfg.forced_eos_token_id {
-                scores[t as usize] = 0.0;
-            }
-        }
-        if cfg.renormalize_logits {
-            log_softmax_in_place(scores);
+        RowEdits {
+            penalised,
+            banned,
+            forced: !cfg.forced_eos_token_id.is_empty() && cur_len + 1 == cfg.max_length,
+            bases,
         }
     }
-}
-
-/// First index of the maximum, as `torch.argmax` picks it.
-fn argmax(x: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in x.iter().enumerate() {
-        if v > x[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Translates `sources` (token ids ending in EOS) with greedy or beam search
@@ -285,17 +281,16 @@ fn greedy(
     let mut live: Vec<usize> = (0..n).collect();
     while !live.is_empty() {
         let tokens: Vec<u32> = live.iter().map(|&i| *seqs[i].last().unwrap()).collect();
-        let mut step = model.decode_step(state, &tokens, cfg.output_alignment)?;
-        let vocab = step.vocab;
-        // The per-row passes over the vocabulary run in parallel, in place.
-        let picks: Vec<(usize, f32)> = step
-            .logits
-            .par_chunks_mut(vocab)
-            .zip(live.par_iter())
-            .map(|(scores, &i)| {
-                procs.apply(&seqs[i], scores);
-                let tok = argmax(scores);
-                (tok, log_softmax_at(scores, tok))
+        let edits = live
+            .iter()
+            .map(|&i| procs.edits(&seqs[i], vec![0.0]))
+            .collect();
+        let spec = procs.spec(1, false, edits);
+        let step = model.decode_pick(state, &tokens, cfg.output_alignment, &spec)?;
+        let picks: Vec<(usize, f32)> = (0..live.len())
+            .map(|r| {
+                let p = step.row(r)[0];
+                (p.token as usize, p.logprob)
             })
             .collect();
         let align = &step.alignment;
@@ -313,7 +308,6 @@ fn greedy(
                 keep.push(r as u32);
             }
         }
-        state.recycle(step);
         if keep.len() != live.len() {
             live = keep.iter().map(|&r| live[r as usize]).collect();
             if !live.is_empty() {
@@ -365,34 +359,6 @@ fn top_indices(scores: &[f32], k: usize) -> Vec<usize> {
     idx
 }
 
-/// The `k` best (token, value + base) of a row, best first, ties to the
-/// lower token; the sums are compared as transformers compares them.
-fn row_top_k(row: &[f32], base: f32, k: usize) -> Vec<(u32, f32)> {
-    const CHUNK: usize = 64;
-    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
-    for (c, chunk) in row.chunks(CHUNK).enumerate() {
-        // Rounding is monotonic, so a chunk whose maximum cannot enter
-        // cannot contribute anything: skip it after one vectorised pass.
-        if best.len() == k
-            && (row_max(chunk) + base).partial_cmp(&best[k - 1].1)
-                != Some(std::cmp::Ordering::Greater)
-        {
-            continue;
-        }
-        for (i, &v) in chunk.iter().enumerate() {
-            let v = v + base;
-            if best.len() == k && v.partial_cmp(&best[k - 1].1) != Some(std::cmp::Ordering::Greater)
-            {
-                continue;
-            }
-            let pos = best.iter().position(|&(_, b)| v > b).unwrap_or(best.len());
-            best.insert(pos, ((c * CHUNK + i) as u32, v));
-            best.truncate(k);
-        }
-    }
-    best
-}
-
 const NEG_BIG: f32 = -1.0e9;
 
 fn beam_search(
@@ -437,38 +403,41 @@ fn beam_search(
                 tokens.push(*it.running[j].tokens.last().unwrap());
             }
         }
-        let mut step = model.decode_step(state, &tokens, cfg.output_alignment)?;
-        let vocab = step.vocab;
-
-        // b–c, the per-sentence host work over full vocabulary rows, runs in
-        // parallel on the logits in place; the bookkeeping below stays
-        // sequential.
+        // b–c. processed log-probs and the top k continuations of each
+        // beam, where the logits are (before the first step all beams of a
+        // sentence share one row: one set of k per beam's base).
+        let edits = items
+            .iter()
+            .flat_map(|it| {
+                (0..rows_per_item).map(move |j| {
+                    let bases = if rows_per_item == 1 {
+                        it.running_scores.clone()
+                    } else {
+                        vec![it.running_scores[j]]
+                    };
+                    procs.edits(&it.running[j].tokens, bases)
+                })
+            })
+            .collect();
+        let spec = procs.spec(k, true, edits);
+        let step = model.decode_pick(state, &tokens, cfg.output_alignment, &spec)?;
         let row_base =
             |p: usize, j: usize| p * rows_per_item + if rows_per_item == 1 { 0 } else { j };
-        let all_cands: Vec<Vec<Cand>> = step
-            .logits
-            .par_chunks_mut(vocab * rows_per_item)
-            .zip(items.par_iter())
-            .map(|(block, it)| {
-                // b. processed log-probs of each distinct row (before the
-                // first step all beams share row 0).
-                for (j, row) in block.chunks_mut(vocab).enumerate() {
-                    log_softmax_in_place(row);
-                    procs.apply(&it.running[j].tokens, row);
-                }
-                // c. top-k continuations over all beams.
+        let all_cands: Vec<Vec<Cand>> = (0..items.len())
+            .map(|p| {
                 let mut cands: Vec<Cand> = Vec::with_capacity(nb * k);
                 for j in 0..nb {
-                    let r = if rows_per_item == 1 { 0 } else { j };
-                    let row = &block[r * vocab..(r + 1) * vocab];
-                    for (t, s) in row_top_k(row, it.running_scores[j], k) {
-                        cands.push(Cand {
-                            beam: j,
-                            token: t,
-                            score: s,
-                            logprob: row[t as usize],
-                        });
-                    }
+                    let picks = if rows_per_item == 1 {
+                        &step.row(p)[j * k..(j + 1) * k]
+                    } else {
+                        step.row(row_base(p, j))
+                    };
+                    cands.extend(picks.iter().map(|c| Cand {
+                        beam: j,
+                        token: c.token,
+                        score: c.score,
+                        logprob: c.logprob,
+                    }));
                 }
                 // Stable sort keeps (beam, token) order among equal scores, like
                 // the flattened index order.
@@ -595,7 +564,6 @@ fn beam_search(
                 still.push(it);
             }
         }
-        state.recycle(step);
         let same_sources = rows_per_item == nb && still.len() * nb == tokens.len();
         items = still;
         rows_per_item = nb;

@@ -117,6 +117,10 @@ struct InfoArgs {
     /// Print one JSON object instead.
     #[arg(long)]
     json: bool,
+    /// Also run the token-selection kernel (the GPU search's) on every device this build
+    /// opens and compare it with the host implementation; exit 1 on a difference.
+    #[arg(long)]
+    self_test: bool,
 }
 
 #[derive(clap::Args)]
@@ -245,9 +249,9 @@ struct TranslateArgs {
     /// Longer sentences are split at clause boundaries [default: the model's position limit]
     #[arg(long, value_name = "N", value_parser = at_least(2))]
     max_source_tokens: Option<u64>,
-    /// Padded source tokens per batch.
-    #[arg(long, value_name = "N", default_value_t = 2048, value_parser = at_least(1))]
-    batch_tokens: u64,
+    /// Padded source tokens per batch [default: 2048 on the CPU, 16384 on a GPU]
+    #[arg(long, value_name = "N", value_parser = at_least(1))]
+    batch_tokens: Option<u64>,
     /// Threads to use in all [default: all cores]
     #[arg(long, value_name = "N", value_parser = at_least(1))]
     threads: Option<u64>,
@@ -830,7 +834,10 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         emit_ids: args.emit_ids,
         force: args.force,
         batch: BatchOptions {
-            batch_tokens: args.batch_tokens as usize,
+            batch_tokens: args.batch_tokens.map_or_else(
+                || BatchOptions::default_batch_tokens(&model.engine.device),
+                |n| n as usize,
+            ),
             threads: Some(threads),
             workers,
         },
@@ -1025,6 +1032,9 @@ fn align(args: &AlignArgs) -> io::Result<ExitCode> {
     let threads = set_threads(args.threads);
     let batch = BatchOptions {
         threads: Some(threads),
+        batch_tokens: engine.as_ref().map_or(BatchOptions::CPU_BATCH_TOKENS, |e| {
+            BatchOptions::default_batch_tokens(e.device())
+        }),
         ..BatchOptions::default()
     };
     let translations = match (&engine, &args.mt) {
@@ -1445,6 +1455,47 @@ struct InfoReport {
     engine: &'static str,
     dtype: &'static str,
     cuda: tarjama::gpu::CudaStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    self_test: Option<Vec<SelfTest>>,
+}
+
+/// `info --self-test` on one device.
+#[derive(serde::Serialize)]
+struct SelfTest {
+    device: &'static str,
+    check: Option<tarjama::marian::KernelCheck>,
+    /// Why the check could not run.
+    error: Option<String>,
+}
+
+impl SelfTest {
+    fn passed(&self) -> bool {
+        self.check.as_ref().is_some_and(|c| c.passed())
+    }
+}
+
+/// The token-selection op on the CPU, and on GPU 0 when this build has CUDA
+/// and the GPU opens (`cuda` in `info` says why it does not).
+fn self_tests() -> Vec<SelfTest> {
+    let mut devices = vec![("cpu", Ok(candle_core::Device::Cpu))];
+    if cfg!(feature = "cuda") {
+        devices.push(("cuda", candle_core::Device::new_cuda(0)));
+    }
+    devices
+        .into_iter()
+        .filter_map(|(name, dev)| {
+            let dev = dev.ok()?;
+            let (check, error) = match tarjama::marian::check_pick_kernel(&dev) {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(tarjama::gpu::error_text(&e))),
+            };
+            Some(SelfTest {
+                device: name,
+                check,
+                error,
+            })
+        })
+        .collect()
 }
 
 const PRECISIONS: [Precision; 3] = [Precision::F32, Precision::Bf16, Precision::Int8];
@@ -1480,12 +1531,18 @@ fn info(args: &InfoArgs) -> io::Result<ExitCode> {
         engine: default_engine.engine_name(),
         dtype: default_engine.dtype_name(),
         cuda: tarjama::gpu::status(),
+        self_test: args.self_test.then(self_tests),
+    };
+    let status = if report.self_test.iter().flatten().all(SelfTest::passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     };
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(status);
     }
     let r = &report;
     writeln!(out, "tarjama {}", r.version)?;
@@ -1529,5 +1586,21 @@ fn info(args: &InfoArgs) -> io::Result<ExitCode> {
         r.engine, r.dtype
     )?;
     writeln!(out, "cuda          {}", r.cuda)?;
-    Ok(ExitCode::SUCCESS)
+    for t in r.self_test.iter().flatten() {
+        let what = match (&t.check, &t.error) {
+            (Some(c), _) if c.passed() => format!(
+                "{} cases, {} picks equal to the host's (largest score difference {:.1e})",
+                c.cases, c.picks, c.max_score_diff
+            ),
+            (Some(c), _) => format!(
+                "{} of {} picks differ from the host's: {}",
+                c.mismatch_count,
+                c.picks,
+                c.mismatches.join("; ")
+            ),
+            (None, e) => format!("could not run: {}", e.as_deref().unwrap_or("?")),
+        };
+        writeln!(out, "self-test     token selection on {}: {what}", t.device)?;
+    }
+    Ok(status)
 }

@@ -96,7 +96,7 @@ pub struct BatchOptions {
 impl Default for BatchOptions {
     fn default() -> Self {
         BatchOptions {
-            batch_tokens: 2048,
+            batch_tokens: BatchOptions::CPU_BATCH_TOKENS,
             threads: None,
             workers: 1,
         }
@@ -104,6 +104,25 @@ impl Default for BatchOptions {
 }
 
 impl BatchOptions {
+    /// `batch_tokens` on a CPU: a batch's matrix products are already large
+    /// there (benches/README.md measures batch sizes), and smaller batches
+    /// let the workers share the threads.
+    pub const CPU_BATCH_TOKENS: usize = 2048;
+    /// `batch_tokens` on a GPU: thousands of rows' worth of work per step
+    /// (CTranslate2 and fairseq batch by thousands of tokens on GPUs), as a
+    /// decoder step costs about the same for 32 rows as for a few hundred
+    /// until the device's matrix units are busy.
+    pub const GPU_BATCH_TOKENS: usize = 16384;
+
+    /// The `batch_tokens` default for `device`.
+    pub fn default_batch_tokens(device: &candle_core::Device) -> usize {
+        if device.is_cpu() {
+            Self::CPU_BATCH_TOKENS
+        } else {
+            Self::GPU_BATCH_TOKENS
+        }
+    }
+
     /// The total thread count these options mean here.
     pub fn total_threads(&self) -> usize {
         self.threads
@@ -288,6 +307,11 @@ impl Engine {
 
     pub fn tokenizer(&self) -> &MarianTokenizer {
         &self.tokenizer
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        self.model.device()
     }
 
     /// The engine and number type the model runs on.

@@ -217,3 +217,32 @@ fn device_cuda_without_the_feature_is_an_error_that_names_it() {
     assert!(err.contains("--features cuda"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// `--self-test` runs the token-selection op on each device the build opens
+/// (here the CPU: the candle op against the host code on its generated
+/// cases) and says so, in text and JSON; without it, JSON has no such key.
+#[test]
+fn self_test_reports_each_device_it_checked() {
+    let out = run(&["info", "--self-test", "--json"], None, &[]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tests = v["self_test"].as_array().unwrap();
+    let devices: Vec<&str> = tests
+        .iter()
+        .map(|t| t["device"].as_str().unwrap())
+        .collect();
+    assert_eq!(devices[0], "cpu");
+    let gpu = !v["cuda"]["device"].is_null();
+    assert_eq!(devices.len(), 1 + usize::from(gpu));
+    let c = &tests[0]["check"];
+    assert_eq!(c["mismatch_count"], 0);
+    assert!(c["cases"].as_u64().unwrap() >= 5 && c["picks"].as_u64().unwrap() > 1000);
+
+    let text = String::from_utf8(run(&["info", "--self-test"], None, &[]).stdout).unwrap();
+    assert!(
+        text.contains("self-test     token selection on cpu: ")
+            && text.contains("picks equal to the host's"),
+        "{text}"
+    );
+    assert!(info_json(&[]).get("self_test").is_none());
+}

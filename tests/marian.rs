@@ -366,10 +366,19 @@ fn greedy_alignment_matches_cross_attention() {
     }
 }
 
+/// Every processor and search variant, on both engines: the candle one
+/// selects tokens through the custom op of the GPU path (on its CPU twin).
 #[test]
 fn decoding_variants_match_transformers() {
+    for backend in F32_BACKENDS {
+        decoding_variants_match_transformers_on(backend);
+    }
+}
+
+fn decoding_variants_match_transformers_on(backend: Backend) {
+    eprintln!("{backend:?}");
     let fx = Fixture::load(&model_dir());
-    let (model, defaults) = fx.model("model.safetensors");
+    let (model, defaults) = fx.model_on("model.safetensors", backend);
     let inputs = fx.inputs();
     for v in fx.json["variants"].as_array().unwrap() {
         let name = v["name"].as_str().unwrap();

@@ -450,7 +450,7 @@ impl Translator {
     /// Loads a model: a local folder or a Hugging Face Hub id (resolved as
     /// the CLI's --model: the Hub cache first, then a download unless offline).
     #[new]
-    #[pyo3(signature = (model, *, device="cpu", dtype="f32", threads=0, workers=1, offline=false, batch_tokens=2048, revision=None))]
+    #[pyo3(signature = (model, *, device="cpu", dtype="f32", threads=0, workers=1, offline=false, batch_tokens=None, revision=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -460,7 +460,7 @@ impl Translator {
         threads: i64,
         workers: i64,
         offline: bool,
-        batch_tokens: i64,
+        batch_tokens: Option<i64>,
         revision: Option<String>,
     ) -> PyResult<Translator> {
         if threads < 0 {
@@ -473,12 +473,14 @@ impl Translator {
                 "workers must be at least 1, not {workers}"
             )));
         }
-        if batch_tokens < 1 {
+        if let Some(n) = batch_tokens.filter(|&n| n < 1) {
             return Err(PyValueError::new_err(format!(
-                "batch_tokens must be at least 1, not {batch_tokens}"
+                "batch_tokens must be at least 1, not {n}"
             )));
         }
         let (dev, backend) = backend_for(device, dtype)?;
+        let batch_tokens =
+            batch_tokens.map_or_else(|| BatchOptions::default_batch_tokens(&dev), |n| n as usize);
         let threads = if threads == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -509,7 +511,7 @@ impl Translator {
                 ..EngineOptions::default()
             },
             batch: BatchOptions {
-                batch_tokens: batch_tokens as usize,
+                batch_tokens,
                 threads: Some(threads),
                 workers: workers as usize,
             },

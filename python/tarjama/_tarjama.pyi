@@ -97,6 +97,8 @@ class Translator:
     the same time, each on its share of the threads (the CLI's --workers).
     The first Translator of a process also sizes the global rayon pool
     (tokenisation, candle) to threads, unless RAYON_NUM_THREADS is set.
+    batch_tokens: padded source tokens per batch (None: 2048 on the CPU,
+    16384 on a GPU, as the CLI's --batch-tokens).
     Raises OSError when the model cannot be found, RuntimeError when it
     cannot be loaded, ValueError for bad options.
     """
@@ -110,7 +112,7 @@ class Translator:
         threads: int = 0,
         workers: int = 1,
         offline: bool = False,
-        batch_tokens: int = 2048,
+        batch_tokens: Optional[int] = None,
         revision: Optional[str] = None,
     ) -> None: ...
     @property

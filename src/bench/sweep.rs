@@ -385,7 +385,7 @@ pub fn write_outputs(sweep: &Sweep, prefix: &Path) -> Result<()> {
 }
 
 /// The CSV's columns, one row per combination.
-pub const CSV_COLUMNS: [&str; 20] = [
+pub const CSV_COLUMNS: [&str; 21] = [
     "batch_size",
     "threads",
     "beam",
@@ -402,6 +402,7 @@ pub const CSV_COLUMNS: [&str; 20] = [
     "cross_kv_s",
     "decoder_s",
     "projection_s",
+    "pick_s",
     "reorder_s",
     "search_s",
     "decode_steps",
@@ -438,6 +439,7 @@ pub fn to_csv(sweep: &Sweep) -> String {
             format!("{:.4}", s.cross_kv_s),
             format!("{:.4}", s.decoder_s),
             format!("{:.4}", s.projection_s),
+            format!("{:.4}", s.pick_s),
             format!("{:.4}", s.reorder_s),
             format!("{:.4}", s.search_s),
             s.decode_steps.to_string(),

@@ -11,6 +11,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::checkpoint::{self, Checkpoint, HostTensor, embed_scale};
+use super::pick::{Pick, PickOp, PickSpec, unflatten};
 use super::{Activation, MarianConfig, Result};
 
 fn tensor(t: &HostTensor, dtype: DType, dev: &Device) -> Result<Tensor> {
@@ -630,8 +631,9 @@ impl Net {
         Ok(x.broadcast_add(&pos_table.narrow(0, start, t)?.unsqueeze(0)?)?)
     }
 
-    /// Logits of hidden states (…, d), f32 on the host, row-major.
-    pub fn project(&self, h: &Tensor) -> Result<Vec<f32>> {
+    /// Logits of hidden states (…, d): (rows, vocab) f32, contiguous, on
+    /// the device.
+    pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
         let h = h.reshape(((), self.d))?;
         // (V, d) @ (d, rows): keeps the big tied embedding in its stored
         // layout (no transposed copy next to the embedding table) and is the
@@ -641,6 +643,17 @@ impl Net {
             .matmul(&h.t()?)?
             .t()?
             .broadcast_add(&self.final_logits_bias)?;
-        Ok(logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+        Ok(logits.to_dtype(DType::F32)?.contiguous()?)
+    }
+
+    /// Logits of hidden states (…, d), f32 on the host, row-major.
+    pub fn project(&self, h: &Tensor) -> Result<Vec<f32>> {
+        Ok(self.logits(h)?.flatten_all()?.to_vec1()?)
+    }
+
+    /// Selection from [`Net::logits`] as `spec` says, where they are.
+    pub fn pick(&self, logits: &Tensor, spec: &PickSpec) -> Result<Vec<Pick>> {
+        let out = logits.apply_op1_no_bwd(&PickOp { spec })?;
+        Ok(unflatten(&out.flatten_all()?.to_vec1()?))
     }
 }

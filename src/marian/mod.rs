@@ -7,7 +7,8 @@
 //! `checkpoint/`, which reads `model.safetensors` or `pytorch_model.bin`
 //! under either tensor naming found in the wild, or makes random weights for
 //! benchmarks. The decoder state ([`DecoderState`]) can be reordered or
-//! compacted row by row, which is what greedy and beam search in
+//! compacted row by row, and a step's token selection ([`PickSpec`], in
+//! `pick`) runs next to the logits, which is what greedy and beam search in
 //! [`crate::decode`] build on; [`Timings`] optionally accumulates the time
 //! spent per stage.
 
@@ -15,6 +16,7 @@ mod candle_net;
 mod checkpoint;
 mod config;
 mod native;
+mod pick;
 mod timings;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +41,8 @@ pub(crate) use native::kernels::vecmath as math;
 /// The packed matrix product, for `benches/gemm.rs`: not part of the API.
 #[doc(hidden)]
 pub use native::kernels::{Kernel, PackedLinear};
+pub use pick::check::{KernelCheck, check_device as check_pick_kernel};
+pub use pick::{DEVICE_MAX_K, Pick, PickSpec, RowEdits};
 use timings::Stage;
 pub use timings::{TimingSplit, Timings};
 
@@ -251,6 +255,23 @@ impl StepOutput {
     /// Logits of row `r`.
     pub fn row(&self, r: usize) -> &[f32] {
         &self.logits[r * self.vocab..(r + 1) * self.vocab]
+    }
+}
+
+/// Output of [`MarianModel::decode_pick`], on the host.
+#[derive(Debug)]
+pub struct StepPicks {
+    /// [`PickSpec::per_row`] candidates per row, row after row.
+    pub picks: Vec<Pick>,
+    pub per_row: usize,
+    /// As in [`StepOutput::alignment`].
+    pub alignment: Option<Vec<Vec<f32>>>,
+}
+
+impl StepPicks {
+    /// The candidates of row `r`: `k` per base, best first.
+    pub fn row(&self, r: usize) -> &[Pick] {
+        &self.picks[r * self.per_row..(r + 1) * self.per_row]
     }
 }
 
@@ -492,6 +513,63 @@ impl MarianModel {
         Ok(StepOutput {
             logits,
             vocab,
+            alignment,
+        })
+    }
+
+    /// Feeds `tokens` as [`MarianModel::decode_step`] does and selects from
+    /// the last position's logits as `spec` says ([`PickSpec`]), on the
+    /// device the network runs on: only the candidates come back.
+    pub fn decode_pick(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        want_alignment: bool,
+        spec: &PickSpec,
+    ) -> Result<StepPicks> {
+        let tm = self.timings.as_deref();
+        let rows = state.rows();
+        let vocab = self.cfg.target_vocab_size();
+        let t = self.check_step(rows, tokens, state)?;
+        spec.check(rows, vocab).map_err(MarianError::Input)?;
+        let (picks, alignment) = match (&self.net, &mut state.inner) {
+            (Net::Native(net), StateInner::Native(st)) => {
+                let (h, attn) = timings::timed(tm, Stage::Decoder, || {
+                    net.decode(st, tokens, want_alignment)
+                });
+                let last = net.last_positions(h, rows, t);
+                let spare = std::mem::take(&mut st.spare_logits);
+                let mut logits = timings::timed(tm, Stage::Projection, || {
+                    net.project_into(&last, rows, spare)
+                });
+                let picks = timings::timed(tm, Stage::Pick, || {
+                    pick::pick_rows(&mut logits, vocab, spec)
+                });
+                st.spare_logits = logits;
+                (picks, attn)
+            }
+            (Net::Candle(net), StateInner::Candle(st)) => {
+                let (h, attn) = timings::timed(tm, Stage::Decoder, || {
+                    net.decode(st, tokens, rows, want_alignment)
+                })?;
+                let logits = timings::timed(tm, Stage::Projection, || {
+                    net.logits(&candle_net::Net::last_position(&h)?)
+                })?;
+                let picks = timings::timed(tm, Stage::Pick, || net.pick(&logits, spec))?;
+                let alignment = attn
+                    .map(|p| candle_net::Net::alignment(&p, &state.src_lengths))
+                    .transpose()?;
+                (picks, alignment)
+            }
+            _ => {
+                return Err(MarianError::Input(
+                    "decoder state comes from a model on another backend".into(),
+                ));
+            }
+        };
+        Ok(StepPicks {
+            picks,
+            per_row: spec.per_row(),
             alignment,
         })
     }

@@ -18,6 +18,9 @@ pub(super) enum Stage {
     Decoder,
     /// The vocabulary projection (logits) of a `decode_step`.
     Projection,
+    /// Token selection over the logits (`decode_pick`): the processors'
+    /// edits, log-softmax, argmax / top-k.
+    Pick,
     /// [`super::DecoderState::select_rows`]: dropping finished rows, beam
     /// expansion and reordering of the caches.
     Reorder,
@@ -26,7 +29,7 @@ pub(super) enum Stage {
 /// Nanoseconds spent per stage, shared across clones of a model and threads.
 #[derive(Debug, Default)]
 pub struct Timings {
-    nanos: [AtomicU64; 5],
+    nanos: [AtomicU64; 6],
     decode_steps: AtomicU64,
 }
 
@@ -37,6 +40,7 @@ pub struct TimingSplit {
     pub cross_kv: Duration,
     pub decoder: Duration,
     pub projection: Duration,
+    pub pick: Duration,
     pub reorder: Duration,
     /// Number of `decode_step` calls.
     pub decode_steps: u64,
@@ -61,6 +65,7 @@ impl Timings {
             cross_kv: get(Stage::CrossKv),
             decoder: get(Stage::Decoder),
             projection: get(Stage::Projection),
+            pick: get(Stage::Pick),
             reorder: get(Stage::Reorder),
             decode_steps: self.decode_steps.load(Ordering::Relaxed),
         }
@@ -78,7 +83,7 @@ impl Timings {
 impl TimingSplit {
     /// Time inside the model (every stage).
     pub fn model_total(&self) -> Duration {
-        self.encode + self.cross_kv + self.decoder + self.projection + self.reorder
+        self.encode + self.cross_kv + self.decoder + self.projection + self.pick + self.reorder
     }
 }
 

@@ -199,12 +199,6 @@ multiversion! {
     }
 }
 
-/// `log_softmax(x)[i]`.
-pub fn log_softmax_at(x: &[f32], i: usize) -> f32 {
-    let (max, lse) = max_and_log_sum_exp(x);
-    x[i] - max - lse
-}
-
 multiversion! {
     /// int8 quantisation of one activation row by its absolute maximum
     /// (scale amax / 127, or 1 for a zero row; values `x · (1 / scale)`
