@@ -15,7 +15,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 use rayon::prelude::*;
 
-use super::math::{log_softmax_in_place, max as row_max, max_and_log_sum_exp};
+use super::math::{chunk_maxima, log_softmax_in_place, max_and_log_sum_exp};
 
 /// Candidates per row and base the CUDA kernel keeps (per thread, in
 /// registers); more falls back to the host (`k` is twice the beam).
@@ -157,25 +157,30 @@ fn pick_row(row: &mut [f32], spec: &PickSpec, e: &RowEdits, out: &mut [Pick]) {
 /// compares them (in f32, after adding).
 fn row_top_k(row: &[f32], base: f32, k: usize) -> Vec<(u32, f32)> {
     const CHUNK: usize = 64;
+    thread_local! {
+        static MAXIMA: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
-    for (c, chunk) in row.chunks(CHUNK).enumerate() {
-        // Rounding is monotonic, so a chunk whose maximum cannot enter
-        // cannot contribute anything (later tokens lose ties): skip it after
-        // one vectorised pass.
-        if best.len() == k && key(row_max(chunk) + base) <= best[k - 1].1 {
-            continue;
-        }
-        for (i, &v) in chunk.iter().enumerate() {
-            let v = key(v + base);
-            if best.len() == k && v <= best[k - 1].1 {
+    MAXIMA.with_borrow_mut(|maxima| {
+        chunk_maxima(row, CHUNK, maxima);
+        for (c, (chunk, &m)) in row.chunks(CHUNK).zip(maxima.iter()).enumerate() {
+            // Rounding is monotonic, so a chunk whose maximum cannot enter
+            // cannot contribute anything (later tokens lose ties).
+            if best.len() == k && key(m + base) <= best[k - 1].1 {
                 continue;
             }
-            let pos = best.iter().position(|&(_, b)| v > b).unwrap_or(best.len());
-            best.insert(pos, ((c * CHUNK + i) as u32, v));
-            best.truncate(k);
+            for (i, &v) in chunk.iter().enumerate() {
+                let v = key(v + base);
+                if best.len() == k && v <= best[k - 1].1 {
+                    continue;
+                }
+                let pos = best.iter().position(|&(_, b)| v > b).unwrap_or(best.len());
+                best.insert(pos, ((c * CHUNK + i) as u32, v));
+                best.truncate(k);
+            }
         }
-    }
+    });
     best
 }
 

@@ -32,14 +32,22 @@ macro_rules! multiversion {
 }
 
 /// e^x within 2 ulp for normal results, 0 below e^-87, +inf above e^88.7;
-/// branch-free so that loops over it vectorise.
+/// branch-free and free of float-to-int conversions so that loops over it
+/// vectorise: `n = round(x log2 e)` comes from adding 1.5 · 2^23 (the sum's
+/// low mantissa bits are n, rounded to nearest even as `round_ties_even`
+/// does), where `n as i32` compiled to one scalar conversion per lane
+/// (Rust's `as` saturates; the vector instruction does not). The same
+/// results as the `round_ties_even` form for every f32 (checked on all
+/// 2^32 inputs), 2.7× faster over a vocabulary row.
 #[inline(always)]
 pub fn fast_exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0;
     let xc = x.clamp(-87.0, 88.7);
-    let n = (xc * LOG2E).round_ties_even();
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     // Cephes' expf polynomial on [-ln2/2, ln2/2].
     let mut p = 1.987_569_1e-4f32;
@@ -50,7 +58,7 @@ pub fn fast_exp(x: f32) -> f32 {
     p = p * r + 0.5;
     let e = (p * r * r + r) + 1.0;
     // 2^n in two halves: n reaches ±128, beyond a normal f32 exponent.
-    let n = n as i32;
+    let n = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let (n1, n2) = (n / 2, n - n / 2);
     let pow = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
     let scaled = e * pow(n1) * pow(n2);
@@ -158,16 +166,33 @@ multiversion! {
     }
 }
 
-multiversion! {
-    /// The maximum of `x` (-inf when empty; NaNs ignored).
-    fn max(x: &[f32]) -> f32 {
-        let mut m = [f32::NEG_INFINITY; 16];
-        for c in x.chunks(16) {
-            for (ml, &v) in m.iter_mut().zip(c) {
-                *ml = ml.max(v);
-            }
+/// Lanes of the reductions over a vocabulary row: four vector registers'
+/// worth, so that consecutive maxima or sums do not wait on each other
+/// (one register: 19 µs for a 62,834-entry row's maximum; four: 2 µs).
+const LANES: usize = 64;
+
+/// The maximum of `x` (-inf when empty; NaNs ignored).
+#[inline(always)]
+fn max_inline(x: &[f32]) -> f32 {
+    let (chunks, rest) = x.as_chunks::<LANES>();
+    let mut m = [f32::NEG_INFINITY; LANES];
+    for c in chunks {
+        for l in 0..LANES {
+            m[l] = m[l].max(c[l]);
         }
-        m.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    }
+    rest.iter().fold(
+        m.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        |a, &v| a.max(v),
+    )
+}
+
+multiversion! {
+    /// The maximum of each `chunk`-long piece of `x` into `out` (cleared
+    /// first), in one pass: what a top-k scan skips pieces by.
+    fn chunk_maxima(x: &[f32], chunk: usize, out: &mut Vec<f32>) {
+        out.clear();
+        out.extend(x.chunks(chunk).map(max_inline));
     }
 }
 
@@ -175,14 +200,18 @@ multiversion! {
     /// The maximum of `x` and `ln Σ exp(x - max)`, as torch's log-softmax
     /// splits them (`x - max - ln Σ`).
     fn max_and_log_sum_exp(x: &[f32]) -> (f32, f32) {
-        let max = max(x);
-        let mut s = [0f32; 16];
-        for c in x.chunks(16) {
-            for (sl, &v) in s.iter_mut().zip(c) {
-                *sl += fast_exp(v - max);
+        let max = max_inline(x);
+        let (chunks, rest) = x.as_chunks::<LANES>();
+        let mut s = [0f32; LANES];
+        for c in chunks {
+            for l in 0..LANES {
+                s[l] += fast_exp(c[l] - max);
             }
         }
-        (max, s.iter().sum::<f32>().ln())
+        let sum = rest
+            .iter()
+            .fold(s.iter().sum::<f32>(), |a, &v| a + fast_exp(v - max));
+        (max, sum.ln())
     }
 }
 
@@ -221,11 +250,17 @@ multiversion! {
         let inv = 1.0 / scale;
         // trunc and the remainder are exact for |v| < 2^23: the same result
         // as `round`, which has no vector instruction.
+        // The integral r in [-127, 127] is read from the bits of r + 1.5 · 2^23
+        // rather than with `as i32`, which compiles to one scalar conversion
+        // per lane (it saturates; the vector instruction does not); NaN
+        // gives 0 as `as` does.
+        const ROUND: f32 = 12_582_912.0;
         let q = |v: f32| {
             let y = v * inv;
             let t = y.trunc();
             let r = if (y - t).abs() >= 0.5 { t + 1f32.copysign(y) } else { t };
-            r.clamp(-127.0, 127.0) as i32
+            let r = if r.is_nan() { 0.0 } else { r.clamp(-127.0, 127.0) };
+            (r + ROUND).to_bits() as i32 - ROUND.to_bits() as i32
         };
         if split {
             let half = out.len() / 2;
@@ -250,6 +285,57 @@ multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `fast_exp` as first written: `round_ties_even` and `as i32`.
+    fn exp_by_rounding(x: f32) -> f32 {
+        let xc = x.clamp(-87.0, 88.7);
+        let n = (xc * std::f32::consts::LOG2_E).round_ties_even();
+        let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
+        let mut p = 1.987_569_1e-4f32;
+        for c in [
+            1.398_199_9e-3,
+            8.333_452e-3,
+            4.166_579_6e-2,
+            1.666_666_5e-1,
+            0.5,
+        ] {
+            p = p * r + c;
+        }
+        let e = (p * r * r + r) + 1.0;
+        let n = n as i32;
+        let pow = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
+        let scaled = e * pow(n / 2) * pow(n - n / 2);
+        if x < -87.0 {
+            0.0
+        } else if x > 88.7 {
+            f32::INFINITY
+        } else {
+            scaled
+        }
+    }
+
+    /// The vectorising form rounds as `round_ties_even` does: the same bits
+    /// on every 61st f32 (all 2^32 were checked once, outside the suite),
+    /// the neighbourhoods of the rounding ties included.
+    #[test]
+    fn fast_exp_is_the_rounding_form_bit_for_bit() {
+        let same = |x: f32| {
+            let (a, b) = (fast_exp(x), exp_by_rounding(x));
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+        };
+        for bits in (0..=u32::MAX).step_by(61) {
+            let x = f32::from_bits(bits);
+            assert!(same(x), "{x:e} ({bits:#x})");
+        }
+        // x · log2 e at half-integers, where the rounding direction matters.
+        for k in -260..260 {
+            let x = (k as f32 + 0.5) / std::f32::consts::LOG2_E;
+            for d in -3i32..=3 {
+                let y = f32::from_bits((x.to_bits() as i32 + d) as u32);
+                assert!(same(y), "{y:e}");
+            }
+        }
+    }
 
     #[test]
     fn fast_exp_matches_std() {
@@ -297,5 +383,9 @@ mod tests {
             assert_eq!(out[i] as i32 - 128, w, "q + 128 at {i}");
         }
         assert!(out[x.len()..].iter().all(|&b| b == 128));
+        // NaN quantises to 0, as `NaN as i32` gives.
+        let mut out = vec![0u8; 16];
+        quantize_i8(&[f32::NAN, 127.0, -127.0], &mut out, false);
+        assert_eq!(&out[..3], &[128, 255, 1]);
     }
 }
