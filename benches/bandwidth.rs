@@ -32,17 +32,17 @@ fn bandwidth(c: &mut Criterion) {
     let mut g = c.benchmark_group("read");
     g.throughput(Throughput::Bytes(STEP_BYTES as u64));
     g.sample_size(20);
-    for t in threads.split(',').filter_map(|t| t.trim().parse::<usize>().ok()) {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
+    for t in threads
+        .split(',')
+        .filter_map(|t| t.trim().parse::<usize>().ok())
+    {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap();
         let part = buf.len().div_ceil(t);
         g.bench_function(format!("217MB/{t}-threads"), |b| {
-            b.iter(|| {
-                pool.install(|| {
-                    buf.par_chunks(part)
-                        .map(|p| sum(black_box(p)))
-                        .sum::<f32>()
-                })
-            })
+            b.iter(|| pool.install(|| buf.par_chunks(part).map(|p| sum(black_box(p))).sum::<f32>()))
         });
     }
     g.finish();

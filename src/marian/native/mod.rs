@@ -344,10 +344,6 @@ impl Net {
         })
     }
 
-    fn dh(&self) -> usize {
-        self.d / self.heads
-    }
-
     fn embed(
         &self,
         e: &Embedding,
@@ -403,9 +399,8 @@ impl Net {
 
     /// Multi-head attention of one query `q` (d values) over `n` keys and
     /// values, `stride` floats apart, each d values split into heads; the
-    /// result goes to `out` (d values). Heads run last to first so that
-    /// `scores` ends holding the first head's probabilities (the alignment
-    /// head).
+    /// result goes to `out` (d values) and `scores` starts with the first
+    /// head's probabilities (the alignment head).
     #[allow(clippy::too_many_arguments)]
     fn attend_heads(
         &self,
@@ -417,19 +412,7 @@ impl Net {
         scores: &mut Vec<f32>,
         out: &mut [f32],
     ) {
-        let dh = self.dh();
-        for h in (0..self.heads).rev() {
-            let head = h * dh..(h + 1) * dh;
-            ops::attend(
-                &q[head.clone()],
-                &keys[head.start..],
-                &values[head.start..],
-                stride,
-                n,
-                scores,
-                &mut out[head],
-            );
-        }
+        ops::attend_heads(q, keys, values, stride, n, self.heads, scores, out);
     }
 
     /// Encodes every row of `batch`, without padding.

@@ -115,52 +115,73 @@ multiversion! {
     }
 }
 
+/// `q · k` as attention computes it: 16 lanes, then their sum, then the
+/// remainder.
+#[inline(always)]
+fn dot(q: &[f32], k: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (qc, qr) = q.as_chunks::<16>();
+    let (kc, kr) = k.as_chunks::<16>();
+    for (a, b) in qc.iter().zip(kc) {
+        for l in 0..16 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (a, b) in qr.iter().zip(kr) {
+        s += a * b;
+    }
+    s
+}
+
 multiversion! {
-    /// One attention query of one head: `scores` becomes the probabilities
-    /// over the `n` keys and `out` their weighted sum of values. Keys and
-    /// values are `stride` floats apart, `q.len()` floats each.
-    fn attend(
+    /// One attention query over `n` positions, all `heads` heads at once:
+    /// `q` and `out` are d floats (head after head), position j's keys and
+    /// values are the d floats at `j · stride` of `k` and `v`. `scores` ends
+    /// as (heads, n) probabilities, the first head's first. Positions are
+    /// the outer loop, so each position's keys and values are read once, in
+    /// one contiguous run, for every head (per head, positions `stride`
+    /// floats apart were read in eight separate strided scans).
+    #[allow(clippy::too_many_arguments)]
+    fn attend_heads(
         q: &[f32],
         k: &[f32],
         v: &[f32],
         stride: usize,
         n: usize,
+        heads: usize,
         scores: &mut Vec<f32>,
         out: &mut [f32]
     ) {
-        let dh = q.len();
+        let d = q.len();
+        let dh = d / heads;
         scores.clear();
-        let mut max = f32::NEG_INFINITY;
+        scores.resize(heads * n, 0.0);
         for j in 0..n {
-            let kj = &k[j * stride..j * stride + dh];
-            let mut acc = [0f32; 16];
-            let (qc, qr) = q.as_chunks::<16>();
-            let (kc, kr) = kj.as_chunks::<16>();
-            for (a, b) in qc.iter().zip(kc) {
-                for l in 0..16 {
-                    acc[l] += a[l] * b[l];
-                }
+            let kj = &k[j * stride..j * stride + d];
+            for (h, (qh, kh)) in q.chunks_exact(dh).zip(kj.chunks_exact(dh)).enumerate() {
+                scores[h * n + j] = dot(qh, kh);
             }
-            let mut s = acc.iter().sum::<f32>();
-            for (a, b) in qr.iter().zip(kr) {
-                s += a * b;
+        }
+        for sh in scores.chunks_exact_mut(n.max(1)) {
+            let max = sh.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            for s in sh.iter_mut() {
+                *s = fast_exp(*s - max);
             }
-            max = max.max(s);
-            scores.push(s);
+            // In order, as one query of one head summed them.
+            let inv = 1.0 / sh.iter().fold(0f32, |a, &s| a + s);
+            for s in sh.iter_mut() {
+                *s *= inv;
+            }
         }
-        let mut sum = 0f32;
-        for s in scores.iter_mut() {
-            *s = fast_exp(*s - max);
-            sum += *s;
-        }
-        let inv = 1.0 / sum;
         out.fill(0.0);
-        let out = &mut out[..dh];
-        for (j, p) in scores.iter_mut().enumerate() {
-            *p *= inv;
-            let vj = &v[j * stride..j * stride + dh];
-            for (o, &x) in out.iter_mut().zip(vj) {
-                *o += *p * x;
+        for j in 0..n {
+            let vj = &v[j * stride..j * stride + d];
+            for (h, (oh, vh)) in out.chunks_exact_mut(dh).zip(vj.chunks_exact(dh)).enumerate() {
+                let p = scores[h * n + j];
+                for (o, &x) in oh.iter_mut().zip(vh) {
+                    *o += p * x;
+                }
             }
         }
     }
