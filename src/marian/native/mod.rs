@@ -18,7 +18,7 @@ pub(crate) mod kernels;
 
 use super::checkpoint::{Affine, Attention, Checkpoint, Embeddings, HostTensor, embed_scale};
 use super::{Activation, MarianConfig, MarianError, Result};
-use kernels::vecmath as ops;
+use kernels::vecmath::{self as ops, Bf16, CacheElem};
 use kernels::{PackedLinear, Precision};
 
 /// Applies `act` in place, in parallel chunks.
@@ -133,6 +133,8 @@ pub(super) struct Net {
     dec: Vec<DecLayer>,
     /// Output projection with `final_logits_bias` as its bias.
     proj: PackedLinear,
+    /// Attention caches in bfloat16 (the reduced precisions).
+    bf16_caches: bool,
 }
 
 /// Encoder states of a batch, tokens of all rows concatenated.
@@ -179,16 +181,79 @@ pub(super) struct State {
     pub rows: usize,
     pub pos: usize,
     cap: usize,
-    /// Per layer: (rows, cap, 2d), each position [k | v].
-    kv: Vec<Vec<f32>>,
-    /// Per layer: (Σ source lengths, 2d), each token [k | v].
-    cross: Arc<Vec<Vec<f32>>>,
+    caches: AnyCaches,
     offsets: Arc<Vec<usize>>,
     /// Source sentence of each row.
     pub row_src: Vec<usize>,
     scratch: Scratch,
     /// A logits buffer handed back by the search, reused by the next step.
     pub spare_logits: Vec<f32>,
+}
+
+/// The attention caches of a decoder state.
+#[derive(Debug, Clone)]
+struct Caches<E> {
+    /// Per layer: (rows, cap, 2d), each position [k | v].
+    kv: Vec<Vec<E>>,
+    /// Per layer: (Σ source lengths, 2d), each token [k | v].
+    cross: Arc<Vec<Vec<E>>>,
+}
+
+/// f32 caches for `--dtype f32` (exact), bfloat16 for the reduced
+/// precisions: attention reads every row's caches each step, more bytes
+/// than the int8 decoder weights at beam 4 (benches/NOTES.md).
+#[derive(Debug, Clone)]
+enum AnyCaches {
+    F32(Caches<f32>),
+    Bf16(Caches<Bf16>),
+}
+
+impl<E: CacheElem> Caches<E> {
+    fn new(cross: Vec<Vec<f32>>, layers: usize, self_len: usize) -> Self {
+        let cross = cross
+            .into_iter()
+            .map(|c| c.into_iter().map(E::from_f32).collect())
+            .collect();
+        Caches {
+            kv: vec![vec![E::default(); self_len]; layers],
+            cross: Arc::new(cross),
+        }
+    }
+
+    /// See [`State::select_rows`]: `sources` are the distinct rows that
+    /// move, blocks of `block` values of which `used` are filled.
+    fn select_rows(&mut self, idx: &[u32], sources: &[usize], block: usize, used: usize) {
+        let n = idx.len();
+        self.kv.par_iter_mut().for_each(|kv| {
+            let mut saved = vec![E::default(); sources.len() * used];
+            for (slot, &j) in sources.iter().enumerate() {
+                saved[slot * used..(slot + 1) * used]
+                    .copy_from_slice(&kv[j * block..j * block + used]);
+            }
+            kv.resize(n * block, E::default());
+            for (i, &j) in idx.iter().enumerate() {
+                let j = j as usize;
+                if i != j {
+                    let slot = sources.binary_search(&j).expect("saved source");
+                    kv[i * block..i * block + used]
+                        .copy_from_slice(&saved[slot * used..(slot + 1) * used]);
+                }
+            }
+        });
+    }
+
+    /// Rows of `cap` positions become rows of `new_cap`, `used` values each
+    /// kept; `w` values per position.
+    fn grow(&mut self, rows: usize, cap: usize, new_cap: usize, w: usize, used: usize) {
+        for kv in &mut self.kv {
+            let mut next = vec![E::default(); rows * new_cap * w];
+            for r in 0..rows {
+                next[r * new_cap * w..r * new_cap * w + used]
+                    .copy_from_slice(&kv[r * cap * w..r * cap * w + used]);
+            }
+            *kv = next;
+        }
+    }
 }
 
 impl State {
@@ -200,7 +265,6 @@ impl State {
         let w = 2 * self.d;
         let block = self.cap * w;
         let used = self.pos * w;
-        let n = idx.len();
         // Distinct sources of moved rows, each copied out once.
         let mut sources: Vec<usize> = idx
             .iter()
@@ -210,24 +274,12 @@ impl State {
             .collect();
         sources.sort_unstable();
         sources.dedup();
-        self.kv.par_iter_mut().for_each(|kv| {
-            let mut saved = vec![0f32; sources.len() * used];
-            for (slot, &j) in sources.iter().enumerate() {
-                saved[slot * used..(slot + 1) * used]
-                    .copy_from_slice(&kv[j * block..j * block + used]);
-            }
-            kv.resize(n * block, 0.0);
-            for (i, &j) in idx.iter().enumerate() {
-                let j = j as usize;
-                if i != j {
-                    let slot = sources.binary_search(&j).expect("saved source");
-                    kv[i * block..i * block + used]
-                        .copy_from_slice(&saved[slot * used..(slot + 1) * used]);
-                }
-            }
-        });
+        match &mut self.caches {
+            AnyCaches::F32(c) => c.select_rows(idx, &sources, block, used),
+            AnyCaches::Bf16(c) => c.select_rows(idx, &sources, block, used),
+        }
         self.row_src = idx.iter().map(|&i| self.row_src[i as usize]).collect();
-        self.rows = n;
+        self.rows = idx.len();
     }
 
     fn reserve(&mut self, need: usize) {
@@ -237,16 +289,26 @@ impl State {
         let w = 2 * self.d;
         let new_cap = need.max(self.cap * 2);
         let used = self.pos * w;
-        for kv in &mut self.kv {
-            let mut next = vec![0f32; self.rows * new_cap * w];
-            for r in 0..self.rows {
-                next[r * new_cap * w..r * new_cap * w + used]
-                    .copy_from_slice(&kv[r * self.cap * w..r * self.cap * w + used]);
-            }
-            *kv = next;
+        let (rows, cap) = (self.rows, self.cap);
+        match &mut self.caches {
+            AnyCaches::F32(c) => c.grow(rows, cap, new_cap, w, used),
+            AnyCaches::Bf16(c) => c.grow(rows, cap, new_cap, w, used),
         }
         self.cap = new_cap;
     }
+}
+
+/// The shape of one decoder step.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    rows: usize,
+    /// Positions fed per row.
+    t: usize,
+    /// Positions already in the caches.
+    past: usize,
+    /// Positions each row's cache holds.
+    cap: usize,
+    want_attn: bool,
 }
 
 /// Rows whose work is worth splitting across threads.
@@ -341,6 +403,7 @@ impl Net {
             enc,
             dec,
             proj,
+            bf16_caches: p != Precision::F32,
         })
     }
 
@@ -475,13 +538,17 @@ impl Net {
             .collect();
         let rows = enc.offsets.len() - 1;
         let cap = capacity.max(1);
+        let (layers, self_len) = (self.dec.len(), rows * cap * 2 * self.d);
         State {
             d: self.d,
             rows,
             pos: 0,
             cap,
-            kv: vec![vec![0f32; rows * cap * 2 * self.d]; self.dec.len()],
-            cross: Arc::new(cross),
+            caches: if self.bf16_caches {
+                AnyCaches::Bf16(Caches::new(cross, layers, self_len))
+            } else {
+                AnyCaches::F32(Caches::new(cross, layers, self_len))
+            },
             offsets: enc.offsets.clone(),
             row_src: (0..rows).collect(),
             scratch: Scratch::default(),
@@ -499,33 +566,72 @@ impl Net {
         tokens: &[u32],
         want_attn: bool,
     ) -> (Vec<f32>, Option<Vec<Vec<f32>>>) {
-        let d = self.d;
         let rows = st.rows;
         let t = tokens.len() / rows;
         let past = st.pos;
         st.reserve(past + t);
-        let n = rows * t;
         let mut x = self.embed(&self.dec_embed, tokens, |i| past + i % t);
         let cap = st.cap;
-        let mut attn = None;
-        let last = self.dec.len() - 1;
         let mut sc = std::mem::take(&mut st.scratch);
+        let step = Step {
+            rows,
+            t,
+            past,
+            cap,
+            want_attn,
+        };
+        let (offsets, row_src) = (&st.offsets, &st.row_src);
+        let attn = match &mut st.caches {
+            AnyCaches::F32(c) => self.decode_layers(c, &step, offsets, row_src, &mut x, &mut sc),
+            AnyCaches::Bf16(c) => self.decode_layers(c, &step, offsets, row_src, &mut x, &mut sc),
+        };
+        st.scratch = sc;
+        st.pos += t;
+        (x, attn)
+    }
+
+    /// The decoder layers of one step over caches of element `E`; the
+    /// last layer's first-head cross-attention when `step.want_attn`.
+    fn decode_layers<E: CacheElem>(
+        &self,
+        caches: &mut Caches<E>,
+        step: &Step,
+        offsets: &[usize],
+        row_src: &[usize],
+        x: &mut [f32],
+        sc: &mut Scratch,
+    ) -> Option<Vec<Vec<f32>>> {
+        let d = self.d;
+        let heads = self.heads;
+        let Step {
+            rows,
+            t,
+            past,
+            cap,
+            want_attn,
+        } = *step;
+        let n = rows * t;
+        let last = self.dec.len() - 1;
+        let mut attn = None;
         for (li, l) in self.dec.iter().enumerate() {
             // Self-attention: project, append to the cache, attend.
             let mut qkv = std::mem::take(&mut sc.qkv);
             let qkv_s = buf(&mut qkv, n * 3 * d);
-            l.qkv.forward(&x, n, qkv_s);
+            l.qkv.forward(x, n, qkv_s);
             let qkv_s = &*qkv_s;
-            let kv = &mut st.kv[li];
+            let kv = &mut caches.kv[li];
             kv.par_chunks_mut(cap * 2 * d)
                 .enumerate()
                 .for_each(|(r, cache)| {
                     for i in 0..t {
                         let src = &qkv_s[(r * t + i) * 3 * d + d..(r * t + i + 1) * 3 * d];
-                        cache[(past + i) * 2 * d..(past + i + 1) * 2 * d].copy_from_slice(src);
+                        let dst = &mut cache[(past + i) * 2 * d..(past + i + 1) * 2 * d];
+                        for (c, &v) in dst.iter_mut().zip(src) {
+                            *c = E::from_f32(v);
+                        }
                     }
                 });
-            let kv = &st.kv[li];
+            let kv = &caches.kv[li];
             let mut ctx = std::mem::take(&mut sc.ctx);
             buf(&mut ctx, n * d)
                 .par_chunks_mut(d)
@@ -535,18 +641,25 @@ impl Net {
                     let (r, ti) = (i / t, i % t);
                     let cache = &kv[r * cap * 2 * d..];
                     let q = &qkv_s[i * 3 * d..i * 3 * d + d];
-                    self.attend_heads(q, cache, &cache[d..], 2 * d, past + ti + 1, scores, out);
+                    E::attend_heads(
+                        q,
+                        cache,
+                        &cache[d..],
+                        2 * d,
+                        past + ti + 1,
+                        heads,
+                        scores,
+                        out,
+                    );
                 });
-            self.residual((&l.out, &l.ln1), &ctx[..n * d], &mut x, &mut sc);
+            self.residual((&l.out, &l.ln1), &ctx[..n * d], x, sc);
 
             // Cross-attention over each row's source.
             let mut q = std::mem::take(&mut sc.q);
             let q_s = buf(&mut q, n * d);
-            l.cross_q.forward(&x, n, q_s);
+            l.cross_q.forward(x, n, q_s);
             let q_s = &*q_s;
-            let cross = &st.cross[li];
-            let offsets = &st.offsets;
-            let row_src = &st.row_src;
+            let cross = &caches.cross[li];
             let keep = want_attn && li == last;
             let per_row: Vec<Option<Vec<f32>>> = buf(&mut ctx, n * d)
                 .par_chunks_mut(d)
@@ -558,7 +671,7 @@ impl Net {
                     let (s0, s1) = (offsets[s], offsets[s + 1]);
                     let src = &cross[s0 * 2 * d..s1 * 2 * d];
                     let qi = &q_s[i * d..(i + 1) * d];
-                    self.attend_heads(qi, src, &src[d..], 2 * d, s1 - s0, scores, out);
+                    E::attend_heads(qi, src, &src[d..], 2 * d, s1 - s0, heads, scores, out);
                     // `scores` now holds the first head's probabilities.
                     (keep && ti + 1 == t).then(|| scores[..s1 - s0].to_vec())
                 })
@@ -572,15 +685,13 @@ impl Net {
                 }
                 attn = Some(probs);
             }
-            self.residual((&l.cross_out, &l.ln2), &ctx[..n * d], &mut x, &mut sc);
-            self.ffn((&l.fc1, &l.fc2), &l.ln3, &mut x, &mut sc);
+            self.residual((&l.cross_out, &l.ln2), &ctx[..n * d], x, sc);
+            self.ffn((&l.fc1, &l.fc2), &l.ln3, x, sc);
             sc.qkv = qkv;
             sc.ctx = ctx;
             sc.q = q;
         }
-        st.scratch = sc;
-        st.pos += t;
-        (x, attn)
+        attn
     }
 
     /// The last of every `t` positions of `rows` rows of hidden states.

@@ -115,33 +115,153 @@ multiversion! {
     }
 }
 
+/// An element of the attention caches: f32, or bfloat16 for the reduced
+/// precisions (half the bytes that attention reads each step).
+pub trait CacheElem: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
+    fn from_f32(v: f32) -> Self;
+    fn to_f32(self) -> f32;
+    /// [`attend_heads`] on keys and values of this type.
+    #[allow(clippy::too_many_arguments)]
+    fn attend_heads(
+        q: &[f32],
+        k: &[Self],
+        v: &[Self],
+        stride: usize,
+        n: usize,
+        heads: usize,
+        scores: &mut Vec<f32>,
+        out: &mut [f32],
+    );
+}
+
+impl CacheElem for f32 {
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn attend_heads(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        stride: usize,
+        n: usize,
+        heads: usize,
+        scores: &mut Vec<f32>,
+        out: &mut [f32],
+    ) {
+        attend_heads(q, k, v, stride, n, heads, scores, out)
+    }
+}
+
+/// A bfloat16, as its bits (rounded to nearest even from f32).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[repr(transparent)]
+pub struct Bf16(pub u16);
+
+impl CacheElem for Bf16 {
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        Bf16(super::bf16_bits(v))
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from_bits((self.0 as u32) << 16)
+    }
+    fn attend_heads(
+        q: &[f32],
+        k: &[Bf16],
+        v: &[Bf16],
+        stride: usize,
+        n: usize,
+        heads: usize,
+        scores: &mut Vec<f32>,
+        out: &mut [f32],
+    ) {
+        attend_heads_bf16(q, k, v, stride, n, heads, scores, out)
+    }
+}
+
 /// `q · k` as attention computes it: 16 lanes, then their sum, then the
 /// remainder.
 #[inline(always)]
-fn dot(q: &[f32], k: &[f32]) -> f32 {
+fn dot<E: CacheElem>(q: &[f32], k: &[E]) -> f32 {
     let mut acc = [0f32; 16];
     let (qc, qr) = q.as_chunks::<16>();
     let (kc, kr) = k.as_chunks::<16>();
     for (a, b) in qc.iter().zip(kc) {
         for l in 0..16 {
-            acc[l] += a[l] * b[l];
+            acc[l] += a[l] * b[l].to_f32();
         }
     }
     let mut s = acc.iter().sum::<f32>();
     for (a, b) in qr.iter().zip(kr) {
-        s += a * b;
+        s += a * b.to_f32();
     }
     s
 }
 
+/// One attention query over `n` positions, all `heads` heads at once: `q`
+/// and `out` are d floats (head after head), position j's keys and values
+/// are the d values at `j · stride` of `k` and `v`. `scores` ends as (heads,
+/// n) probabilities, the first head's first. Positions are the outer loop,
+/// so each position's keys and values are read once, in one contiguous run,
+/// for every head (per head, positions `stride` floats apart were read in
+/// eight separate strided scans).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn attend_heads_on<E: CacheElem>(
+    q: &[f32],
+    k: &[E],
+    v: &[E],
+    stride: usize,
+    n: usize,
+    heads: usize,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let d = q.len();
+    let dh = d / heads;
+    scores.clear();
+    scores.resize(heads * n, 0.0);
+    for j in 0..n {
+        let kj = &k[j * stride..j * stride + d];
+        for (h, (qh, kh)) in q.chunks_exact(dh).zip(kj.chunks_exact(dh)).enumerate() {
+            scores[h * n + j] = dot(qh, kh);
+        }
+    }
+    for sh in scores.chunks_exact_mut(n.max(1)) {
+        let max = sh.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+        for s in sh.iter_mut() {
+            *s = fast_exp(*s - max);
+        }
+        // In order, as one query of one head summed them.
+        let inv = 1.0 / sh.iter().fold(0f32, |a, &s| a + s);
+        for s in sh.iter_mut() {
+            *s *= inv;
+        }
+    }
+    out.fill(0.0);
+    for j in 0..n {
+        let vj = &v[j * stride..j * stride + d];
+        for (h, (oh, vh)) in out
+            .chunks_exact_mut(dh)
+            .zip(vj.chunks_exact(dh))
+            .enumerate()
+        {
+            let p = scores[h * n + j];
+            for (o, &x) in oh.iter_mut().zip(vh) {
+                *o += p * x.to_f32();
+            }
+        }
+    }
+}
+
 multiversion! {
-    /// One attention query over `n` positions, all `heads` heads at once:
-    /// `q` and `out` are d floats (head after head), position j's keys and
-    /// values are the d floats at `j · stride` of `k` and `v`. `scores` ends
-    /// as (heads, n) probabilities, the first head's first. Positions are
-    /// the outer loop, so each position's keys and values are read once, in
-    /// one contiguous run, for every head (per head, positions `stride`
-    /// floats apart were read in eight separate strided scans).
+    /// [`attend_heads_on`] with f32 keys and values.
     #[allow(clippy::too_many_arguments)]
     fn attend_heads(
         q: &[f32],
@@ -153,37 +273,24 @@ multiversion! {
         scores: &mut Vec<f32>,
         out: &mut [f32]
     ) {
-        let d = q.len();
-        let dh = d / heads;
-        scores.clear();
-        scores.resize(heads * n, 0.0);
-        for j in 0..n {
-            let kj = &k[j * stride..j * stride + d];
-            for (h, (qh, kh)) in q.chunks_exact(dh).zip(kj.chunks_exact(dh)).enumerate() {
-                scores[h * n + j] = dot(qh, kh);
-            }
-        }
-        for sh in scores.chunks_exact_mut(n.max(1)) {
-            let max = sh.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-            for s in sh.iter_mut() {
-                *s = fast_exp(*s - max);
-            }
-            // In order, as one query of one head summed them.
-            let inv = 1.0 / sh.iter().fold(0f32, |a, &s| a + s);
-            for s in sh.iter_mut() {
-                *s *= inv;
-            }
-        }
-        out.fill(0.0);
-        for j in 0..n {
-            let vj = &v[j * stride..j * stride + d];
-            for (h, (oh, vh)) in out.chunks_exact_mut(dh).zip(vj.chunks_exact(dh)).enumerate() {
-                let p = scores[h * n + j];
-                for (o, &x) in oh.iter_mut().zip(vh) {
-                    *o += p * x;
-                }
-            }
-        }
+        attend_heads_on(q, k, v, stride, n, heads, scores, out)
+    }
+}
+
+multiversion! {
+    /// [`attend_heads_on`] with bfloat16 keys and values.
+    #[allow(clippy::too_many_arguments)]
+    fn attend_heads_bf16(
+        q: &[f32],
+        k: &[Bf16],
+        v: &[Bf16],
+        stride: usize,
+        n: usize,
+        heads: usize,
+        scores: &mut Vec<f32>,
+        out: &mut [f32]
+    ) {
+        attend_heads_on(q, k, v, stride, n, heads, scores, out)
     }
 }
 
