@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::decode::{GenerationConfig, generate};
 use crate::gpu::GpuInfo;
 use crate::marian::{GenerationDefaults, MarianConfig, MarianModel, Timings};
+use crate::rng::SplitMix64;
 
 pub mod sweep;
 
@@ -75,24 +76,6 @@ impl RandomArch {
     }
 }
 
-/// SplitMix64, as in `benches/peers/run.py` (which draws the same ids).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi` (modulo bias is irrelevant here).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
 /// `n` random source sentences for `cfg`: lengths uniform in 10..=60 tokens
 /// including the final EOS, other ids uniform over the vocabulary without
 /// EOS and padding.
@@ -100,7 +83,7 @@ pub fn workload(n: usize, seed: u64, cfg: &MarianConfig) -> Vec<Vec<u32>> {
     let eos = cfg.eos_token_id.first().copied().unwrap_or(0);
     let pad = cfg.pad_token_id;
     let vocab = cfg.vocab_size as u64;
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..n)
         .map(|_| {
             let len = rng.range(10, 60) as usize;

@@ -37,6 +37,7 @@ pub mod marian;
 pub mod output;
 pub mod pipeline;
 pub mod qa;
+mod rng;
 pub mod segment;
 pub mod tokenizer;
 pub mod translate;

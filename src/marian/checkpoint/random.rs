@@ -7,28 +7,7 @@
 
 use super::layout::{Init, Spec};
 use super::{HostTensor, default};
-
-/// SplitMix64: tiny, seedable and good enough for benchmark weights.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[-1, 1)`.
-    fn next_signed_unit(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 23) as f32) - 1.0
-    }
-}
+use crate::rng::SplitMix64;
 
 /// Tensor `spec` of the random checkpoint `seed`. Each tensor has its own
 /// stream derived from `seed` and its place in the table, so the values do

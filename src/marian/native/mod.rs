@@ -641,7 +641,7 @@ impl Net {
                     let (r, ti) = (i / t, i % t);
                     let cache = &kv[r * cap * 2 * d..];
                     let q = &qkv_s[i * 3 * d..i * 3 * d + d];
-                    E::attend_heads(
+                    ops::attend_heads(
                         q,
                         cache,
                         &cache[d..],
@@ -671,7 +671,7 @@ impl Net {
                     let (s0, s1) = (offsets[s], offsets[s + 1]);
                     let src = &cross[s0 * 2 * d..s1 * 2 * d];
                     let qi = &q_s[i * d..(i + 1) * d];
-                    E::attend_heads(qi, src, &src[d..], 2 * d, s1 - s0, heads, scores, out);
+                    ops::attend_heads(qi, src, &src[d..], 2 * d, s1 - s0, heads, scores, out);
                     // `scores` now holds the first head's probabilities.
                     (keep && ti + 1 == t).then(|| scores[..s1 - s0].to_vec())
                 })

@@ -11,28 +11,9 @@
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
+use crate::rng::SplitMix64;
+
 use super::{DEVICE_MAX_K, PickOp, PickSpec, RowEdits, pick_rows, unflatten};
-
-/// splitmix64.
-pub(super) struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 pub(super) struct Case {
     pub logits: Vec<f32>,
@@ -41,7 +22,7 @@ pub(super) struct Case {
 }
 
 fn case(
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     rows: usize,
     vocab: usize,
     k: usize,
@@ -125,7 +106,7 @@ fn case(
 /// bases), the kernel's largest k, a vocabulary smaller than a block and one
 /// not a multiple of it.
 pub(super) fn cases() -> Vec<Case> {
-    let mut rng = Rng(20261130);
+    let mut rng = SplitMix64::new(20261130);
     let mut out = Vec::new();
     for &(rows, vocab, k, log_probs, nbases) in &[
         (14, 1000, 1, false, 1),

@@ -6,27 +6,32 @@
 
 use super::isa::{self, Isa};
 
-/// Defines `pub fn $name` that runs `$body` compiled for the selected tier.
+/// Defines `pub fn $name` (optionally generic over one type parameter) that
+/// runs `$body` compiled for the selected tier.
 macro_rules! multiversion {
-    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+    ($(#[$m:meta])* fn $name:ident $(<$g:ident: $bound:path>)? ($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
-        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+        pub fn $name $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn generic($($arg: $ty),*) $(-> $ret)? $body
+            fn generic $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
+                unsafe fn avx512 $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
+                    generic $(::<$g>)? ($($arg),*)
+                }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? { generic($($arg),*) }
+                unsafe fn avx2 $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
+                    generic $(::<$g>)? ($($arg),*)
+                }
                 // SAFETY: the selected tier is one the CPU supports.
                 match isa::current() {
-                    Isa::Avx512 => return unsafe { avx512($($arg),*) },
-                    Isa::Avx2Vnni | Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    Isa::Avx512 => return unsafe { avx512 $(::<$g>)? ($($arg),*) },
+                    Isa::Avx2Vnni | Isa::Avx2 => return unsafe { avx2 $(::<$g>)? ($($arg),*) },
                     Isa::Portable => {}
                 }
             }
-            generic($($arg),*)
+            generic $(::<$g>)? ($($arg),*)
         }
     };
 }
@@ -120,18 +125,6 @@ multiversion! {
 pub trait CacheElem: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
     fn from_f32(v: f32) -> Self;
     fn to_f32(self) -> f32;
-    /// [`attend_heads`] on keys and values of this type.
-    #[allow(clippy::too_many_arguments)]
-    fn attend_heads(
-        q: &[f32],
-        k: &[Self],
-        v: &[Self],
-        stride: usize,
-        n: usize,
-        heads: usize,
-        scores: &mut Vec<f32>,
-        out: &mut [f32],
-    );
 }
 
 impl CacheElem for f32 {
@@ -142,18 +135,6 @@ impl CacheElem for f32 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
-    }
-    fn attend_heads(
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        stride: usize,
-        n: usize,
-        heads: usize,
-        scores: &mut Vec<f32>,
-        out: &mut [f32],
-    ) {
-        attend_heads(q, k, v, stride, n, heads, scores, out)
     }
 }
 
@@ -170,18 +151,6 @@ impl CacheElem for Bf16 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f32::from_bits((self.0 as u32) << 16)
-    }
-    fn attend_heads(
-        q: &[f32],
-        k: &[Bf16],
-        v: &[Bf16],
-        stride: usize,
-        n: usize,
-        heads: usize,
-        scores: &mut Vec<f32>,
-        out: &mut [f32],
-    ) {
-        attend_heads_bf16(q, k, v, stride, n, heads, scores, out)
     }
 }
 
@@ -204,93 +173,60 @@ fn dot<E: CacheElem>(q: &[f32], k: &[E]) -> f32 {
     s
 }
 
-/// One attention query over `n` positions, all `heads` heads at once: `q`
-/// and `out` are d floats (head after head), position j's keys and values
-/// are the d values at `j · stride` of `k` and `v`. `scores` ends as (heads,
-/// n) probabilities, the first head's first. Positions are the outer loop,
-/// so each position's keys and values are read once, in one contiguous run,
-/// for every head (per head, positions `stride` floats apart were read in
-/// eight separate strided scans).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn attend_heads_on<E: CacheElem>(
-    q: &[f32],
-    k: &[E],
-    v: &[E],
-    stride: usize,
-    n: usize,
-    heads: usize,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    let d = q.len();
-    let dh = d / heads;
-    scores.clear();
-    scores.resize(heads * n, 0.0);
-    for j in 0..n {
-        let kj = &k[j * stride..j * stride + d];
-        for (h, (qh, kh)) in q.chunks_exact(dh).zip(kj.chunks_exact(dh)).enumerate() {
-            scores[h * n + j] = dot(qh, kh);
-        }
-    }
-    for sh in scores.chunks_exact_mut(n.max(1)) {
-        let max = sh.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-        for s in sh.iter_mut() {
-            *s = fast_exp(*s - max);
-        }
-        // In order, as one query of one head summed them.
-        let inv = 1.0 / sh.iter().fold(0f32, |a, &s| a + s);
-        for s in sh.iter_mut() {
-            *s *= inv;
-        }
-    }
-    out.fill(0.0);
-    for j in 0..n {
-        let vj = &v[j * stride..j * stride + d];
-        for (h, (oh, vh)) in out
-            .chunks_exact_mut(dh)
-            .zip(vj.chunks_exact(dh))
-            .enumerate()
-        {
-            let p = scores[h * n + j];
-            for (o, &x) in oh.iter_mut().zip(vh) {
-                *o += p * x.to_f32();
+multiversion! {
+    /// One attention query over `n` positions, all `heads` heads at once: `q`
+    /// and `out` are d floats (head after head), position j's keys and values
+    /// are the d values at `j · stride` of `k` and `v`. `scores` ends as (heads,
+    /// n) probabilities, the first head's first. Positions are the outer loop,
+    /// so each position's keys and values are read once, in one contiguous run,
+    /// for every head (per head, positions `stride` floats apart were read in
+    /// eight separate strided scans).
+    #[allow(clippy::too_many_arguments)]
+    fn attend_heads<E: CacheElem>(
+        q: &[f32],
+        k: &[E],
+        v: &[E],
+        stride: usize,
+        n: usize,
+        heads: usize,
+        scores: &mut Vec<f32>,
+        out: &mut [f32]
+    ) {
+        let d = q.len();
+        let dh = d / heads;
+        scores.clear();
+        scores.resize(heads * n, 0.0);
+        for j in 0..n {
+            let kj = &k[j * stride..j * stride + d];
+            for (h, (qh, kh)) in q.chunks_exact(dh).zip(kj.chunks_exact(dh)).enumerate() {
+                scores[h * n + j] = dot(qh, kh);
             }
         }
-    }
-}
-
-multiversion! {
-    /// [`attend_heads_on`] with f32 keys and values.
-    #[allow(clippy::too_many_arguments)]
-    fn attend_heads(
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        stride: usize,
-        n: usize,
-        heads: usize,
-        scores: &mut Vec<f32>,
-        out: &mut [f32]
-    ) {
-        attend_heads_on(q, k, v, stride, n, heads, scores, out)
-    }
-}
-
-multiversion! {
-    /// [`attend_heads_on`] with bfloat16 keys and values.
-    #[allow(clippy::too_many_arguments)]
-    fn attend_heads_bf16(
-        q: &[f32],
-        k: &[Bf16],
-        v: &[Bf16],
-        stride: usize,
-        n: usize,
-        heads: usize,
-        scores: &mut Vec<f32>,
-        out: &mut [f32]
-    ) {
-        attend_heads_on(q, k, v, stride, n, heads, scores, out)
+        for sh in scores.chunks_exact_mut(n.max(1)) {
+            let max = sh.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            for s in sh.iter_mut() {
+                *s = fast_exp(*s - max);
+            }
+            // In order, as one query of one head summed them.
+            let inv = 1.0 / sh.iter().fold(0f32, |a, &s| a + s);
+            for s in sh.iter_mut() {
+                *s *= inv;
+            }
+        }
+        out.fill(0.0);
+        for j in 0..n {
+            let vj = &v[j * stride..j * stride + d];
+            for (h, (oh, vh)) in out
+                .chunks_exact_mut(dh)
+                .zip(vj.chunks_exact(dh))
+                .enumerate()
+            {
+                let p = scores[h * n + j];
+                for (o, &x) in oh.iter_mut().zip(vh) {
+                    *o += p * x.to_f32();
+                }
+            }
+        }
     }
 }
 
