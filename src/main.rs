@@ -540,20 +540,12 @@ fn download(args: &DownloadArgs) -> io::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let spec = tarjama::hub::ModelSpec {
-        model: args.model.clone(),
-        revision: args.revision.clone(),
-        offline: false,
-    };
-    match tarjama::hub::resolve(&spec) {
+    match resolve_model(&args.model, args.revision.as_deref(), false) {
         Ok(dir) => {
             writeln!(io::stdout(), "{}", dir.display())?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
-            eprintln!("tarjama: {e}");
-            Ok(ExitCode::from(1))
-        }
+        Err(code) => Ok(code),
     }
 }
 
@@ -792,17 +784,9 @@ fn translate(args: &TranslateArgs) -> io::Result<ExitCode> {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let spec = tarjama::hub::ModelSpec {
-        model: args.model.clone(),
-        revision: args.revision.clone(),
-        offline: args.offline,
-    };
-    let dir = match tarjama::hub::resolve(&spec) {
+    let dir = match resolve_model(&args.model, args.revision.as_deref(), args.offline) {
         Ok(dir) => dir,
-        Err(e) => {
-            eprintln!("tarjama: {e}");
-            return Ok(ExitCode::from(1));
-        }
+        Err(code) => return Ok(code),
     };
     let model = ModelSource {
         dir,
@@ -1003,23 +987,18 @@ fn align(args: &AlignArgs) -> io::Result<ExitCode> {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
-            let spec = tarjama::hub::ModelSpec {
-                model: model.clone(),
-                revision: None,
-                offline: args.offline,
+            let dir = match resolve_model(model, None, args.offline) {
+                Ok(dir) => dir,
+                Err(code) => return Ok(code),
             };
-            let loaded = tarjama::hub::resolve(&spec)
-                .map_err(anyhow::Error::from)
-                .and_then(|dir| {
-                    Engine::load(
-                        &dir,
-                        &EngineOptions {
-                            device,
-                            backend,
-                            ..EngineOptions::default()
-                        },
-                    )
-                });
+            let loaded = Engine::load(
+                &dir,
+                &EngineOptions {
+                    device,
+                    backend,
+                    ..EngineOptions::default()
+                },
+            );
             match loaded {
                 Ok(e) => Some(e),
                 Err(e) => {
@@ -1260,6 +1239,20 @@ impl RuntimeArgs {
     }
 }
 
+/// `--model ID|DIR` as [`tarjama::hub::resolve`] finds it, or exit 1 after
+/// saying why.
+fn resolve_model(model: &str, revision: Option<&str>, offline: bool) -> Result<PathBuf, ExitCode> {
+    let spec = tarjama::hub::ModelSpec {
+        model: model.to_owned(),
+        revision: revision.map(str::to_owned),
+        offline,
+    };
+    tarjama::hub::resolve(&spec).map_err(|e| {
+        eprintln!("tarjama: {e}");
+        ExitCode::from(1)
+    })
+}
+
 fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
     use tarjama::bench::{self, BenchOptions, RandomArch};
     if let Err(code) = check_isa() {
@@ -1279,14 +1272,9 @@ fn bench(args: &BenchArgs) -> io::Result<ExitCode> {
     };
     let (model, defaults, label) = match &args.model {
         Some(m) => {
-            let spec = tarjama::hub::ModelSpec {
-                model: m.clone(),
-                revision: None,
-                offline: false,
-            };
-            let dir = match tarjama::hub::resolve(&spec) {
+            let dir = match resolve_model(m, None, false) {
                 Ok(d) => d,
-                Err(e) => return fail(&e),
+                Err(code) => return Ok(code),
             };
             // Only the network: the sources are ids, no tokenizer needed.
             match tarjama::marian::MarianModel::from_dir_with(&dir, backend, &device) {
