@@ -23,7 +23,7 @@
 # still has what it measured) and the whole log to $OUT/device-check.log.
 #
 # On the device machine (the session's `run` tool), after, here:
-#   mkdir -p carry && cp /work/cuda-bin/tarjama-cuda.xz carry/    # 7.5 MB
+#   mkdir -p carry && cp /work/cuda-bin/tarjama-cuda.xz carry/    # 7.7 MB
 #   # optional, for the CTranslate2 rows: its cp312 wheel (43 MB, PyPI)
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 \
@@ -33,7 +33,7 @@
 #       carry=["carry"], timeout_s=480)
 # carry/ is git-ignored (50 MB with the wheel; with the tree about 56 MB of
 # the 64 MiB that may travel); the binary is the `--features cuda` release
-# build for compute capability 9.0 (54 MB unpacked). Expect 5 to 7 minutes of
+# build for compute capability 9.0 (55 MB unpacked). Expect 5 to 7 minutes of
 # command time plus the machine's start; device-check.json and
 # device-check.log come back under files_at. To shorten a rerun:
 # --budget 240 (steps are skipped in priority order, see device_check.py).
