@@ -9,8 +9,11 @@
 //! the custom op [`PickOp`]) and its CUDA twin `pick.cu`, which the tests
 //! below run against the host one on this machine by compiling it for an
 //! emulation of CUDA's block model, and `tarjama info --self-test` runs on a
-//! GPU ([`check`]). candle has no top-k (its `arg_sort` sorts a row in one thread block,
-//! far below 62,834 columns), hence the custom op.
+//! GPU ([`check`]). candle has no top-k: its `arg_sort_last_dim` is a full
+//! bitonic sort of each row with the row's indices in shared memory (65,536
+//! of them for this vocabulary, 256 KB, more than a block may have) and is
+//! not stable, so ties would not break as transformers breaks them; hence
+//! the custom op.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 use rayon::prelude::*;
