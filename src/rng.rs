@@ -1,7 +1,7 @@
 //! SplitMix64, the one seeded generator of the crate: random checkpoint
 //! weights, `tarjama bench`'s workloads (the same stream as
 //! `benches/peers/run.py`, which draws the same ids) and the generated test
-//! cases of the token-selection kernel. Tiny and reproducible, which is all
+//! cases of the token-selection kernel, the matrix kernels and attention. Tiny and reproducible, which is all
 //! these need; nothing here is for security or statistics.
 
 #[derive(Debug, Clone)]

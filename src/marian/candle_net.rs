@@ -650,10 +650,10 @@ impl Net {
     pub fn project(&self, h: &Tensor) -> Result<Vec<f32>> {
         Ok(self.logits(h)?.flatten_all()?.to_vec1()?)
     }
+}
 
-    /// Selection from [`Net::logits`] as `spec` says, where they are.
-    pub fn pick(&self, logits: &Tensor, spec: &PickSpec) -> Result<Vec<Pick>> {
-        let out = logits.apply_op1_no_bwd(&PickOp { spec })?;
-        Ok(unflatten(&out.flatten_all()?.to_vec1()?))
-    }
+/// Selection from [`Net::logits`] as `spec` says, where they are.
+pub fn pick(logits: &Tensor, spec: &PickSpec) -> Result<Vec<Pick>> {
+    let out = logits.apply_op1_no_bwd(&PickOp { spec })?;
+    Ok(unflatten(&out.flatten_all()?.to_vec1()?))
 }

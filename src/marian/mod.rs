@@ -202,8 +202,12 @@ impl DecoderState {
     /// Hands a step's logits buffer back for the next step to reuse (optional;
     /// saves the page faults of a fresh rows × vocab allocation per step).
     pub fn recycle(&mut self, step: StepOutput) {
+        self.keep_logits(step.logits);
+    }
+
+    fn keep_logits(&mut self, logits: Vec<f32>) {
         if let StateInner::Native(s) = &mut self.inner {
-            s.spare_logits = step.logits;
+            s.spare_logits = logits;
         }
     }
 
@@ -238,6 +242,12 @@ impl DecoderState {
         self.src_lengths = idx.iter().map(|&i| self.src_lengths[i as usize]).collect();
         Ok(())
     }
+}
+
+/// A step's last-position logits, (rows, vocab), where the network left them.
+enum StepLogits {
+    Host(Vec<f32>),
+    Device(candle_core::Tensor),
 }
 
 /// Output of one decoder call, on the host.
@@ -476,43 +486,18 @@ impl MarianModel {
         tokens: &[u32],
         want_alignment: bool,
     ) -> Result<StepOutput> {
-        let tm = self.timings.as_deref();
-        let rows = state.rows();
-        let vocab = self.cfg.target_vocab_size();
-        let t = self.check_step(rows, tokens, state)?;
-        let (logits, alignment) = match (&self.net, &mut state.inner) {
-            (Net::Native(net), StateInner::Native(st)) => {
-                let (h, attn) = timings::timed(tm, Stage::Decoder, || {
-                    net.decode(st, tokens, want_alignment)
-                });
-                let last = net.last_positions(h, rows, t);
-                let spare = std::mem::take(&mut st.spare_logits);
-                let logits = timings::timed(tm, Stage::Projection, || {
-                    net.project_into(&last, rows, spare)
-                });
-                (logits, attn)
-            }
-            (Net::Candle(net), StateInner::Candle(st)) => {
-                let (h, attn) = timings::timed(tm, Stage::Decoder, || {
-                    net.decode(st, tokens, rows, want_alignment)
-                })?;
-                let logits = timings::timed(tm, Stage::Projection, || {
-                    net.project(&candle_net::Net::last_position(&h)?)
-                })?;
-                let alignment = attn
-                    .map(|p| candle_net::Net::alignment(&p, &state.src_lengths))
-                    .transpose()?;
-                (logits, alignment)
-            }
-            _ => {
-                return Err(MarianError::Input(
-                    "decoder state comes from a model on another backend".into(),
-                ));
+        let (logits, alignment) = self.step_logits(state, tokens, want_alignment)?;
+        let logits = match logits {
+            StepLogits::Host(v) => v,
+            StepLogits::Device(t) => {
+                timings::timed(self.timings.as_deref(), Stage::Projection, || {
+                    t.flatten_all()?.to_vec1::<f32>()
+                })?
             }
         };
         Ok(StepOutput {
             logits,
-            vocab,
+            vocab: self.cfg.target_vocab_size(),
             alignment,
         })
     }
@@ -528,25 +513,51 @@ impl MarianModel {
         spec: &PickSpec,
     ) -> Result<StepPicks> {
         let tm = self.timings.as_deref();
-        let rows = state.rows();
         let vocab = self.cfg.target_vocab_size();
+        spec.check(state.rows(), vocab)
+            .map_err(MarianError::Input)?;
+        let (logits, alignment) = self.step_logits(state, tokens, want_alignment)?;
+        let picks = match logits {
+            StepLogits::Host(mut v) => {
+                let picks =
+                    timings::timed(tm, Stage::Pick, || pick::pick_rows(&mut v, vocab, spec));
+                state.keep_logits(v);
+                picks
+            }
+            StepLogits::Device(t) => {
+                timings::timed(tm, Stage::Pick, || candle_net::pick(&t, spec))?
+            }
+        };
+        Ok(StepPicks {
+            picks,
+            per_row: spec.per_row(),
+            alignment,
+        })
+    }
+
+    /// The decoder half of both step methods: checks, decoder layers and the
+    /// projection of each row's last position, timed; the logits stay where
+    /// the network computed them.
+    fn step_logits(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        want_alignment: bool,
+    ) -> Result<(StepLogits, Option<Vec<Vec<f32>>>)> {
+        let tm = self.timings.as_deref();
+        let rows = state.rows();
         let t = self.check_step(rows, tokens, state)?;
-        spec.check(rows, vocab).map_err(MarianError::Input)?;
-        let (picks, alignment) = match (&self.net, &mut state.inner) {
+        match (&self.net, &mut state.inner) {
             (Net::Native(net), StateInner::Native(st)) => {
                 let (h, attn) = timings::timed(tm, Stage::Decoder, || {
                     net.decode(st, tokens, want_alignment)
                 });
                 let last = net.last_positions(h, rows, t);
                 let spare = std::mem::take(&mut st.spare_logits);
-                let mut logits = timings::timed(tm, Stage::Projection, || {
+                let logits = timings::timed(tm, Stage::Projection, || {
                     net.project_into(&last, rows, spare)
                 });
-                let picks = timings::timed(tm, Stage::Pick, || {
-                    pick::pick_rows(&mut logits, vocab, spec)
-                });
-                st.spare_logits = logits;
-                (picks, attn)
+                Ok((StepLogits::Host(logits), attn))
             }
             (Net::Candle(net), StateInner::Candle(st)) => {
                 let (h, attn) = timings::timed(tm, Stage::Decoder, || {
@@ -555,23 +566,15 @@ impl MarianModel {
                 let logits = timings::timed(tm, Stage::Projection, || {
                     net.logits(&candle_net::Net::last_position(&h)?)
                 })?;
-                let picks = timings::timed(tm, Stage::Pick, || net.pick(&logits, spec))?;
                 let alignment = attn
                     .map(|p| candle_net::Net::alignment(&p, &state.src_lengths))
                     .transpose()?;
-                (picks, alignment)
+                Ok((StepLogits::Device(logits), alignment))
             }
-            _ => {
-                return Err(MarianError::Input(
-                    "decoder state comes from a model on another backend".into(),
-                ));
-            }
-        };
-        Ok(StepPicks {
-            picks,
-            per_row: spec.per_row(),
-            alignment,
-        })
+            _ => Err(MarianError::Input(
+                "decoder state comes from a model on another backend".into(),
+            )),
+        }
     }
 
     /// Positions per row of a step of `tokens`, after checking them.

@@ -322,3 +322,69 @@ unsafe fn kernel_i8<const R: usize>(b: &Block, r0: usize, h: usize) {
         store_i32(b, r0, h, &iacc, false);
     }
 }
+
+/// Lane `h` of the result is the sum of the 8 lanes of `y[h]` (three rounds
+/// of `vhaddps`, then the two 128-bit halves added).
+#[inline(always)]
+pub(super) unsafe fn sum8(y: [__m256; 8]) -> __m256 {
+    unsafe {
+        let t0 = _mm256_hadd_ps(y[0], y[1]);
+        let t1 = _mm256_hadd_ps(y[2], y[3]);
+        let t2 = _mm256_hadd_ps(y[4], y[5]);
+        let t3 = _mm256_hadd_ps(y[6], y[7]);
+        let u0 = _mm256_hadd_ps(t0, t1);
+        let u1 = _mm256_hadd_ps(t2, t3);
+        _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(u0, u1),
+            _mm256_permute2f128_ps::<0x31>(u0, u1),
+        )
+    }
+}
+
+/// 8 cache elements from element `i` of `k` as f32 (see the AVX-512 form).
+#[inline(always)]
+unsafe fn load_keys<const BF16: bool>(k: *const u8, i: usize) -> __m256 {
+    unsafe {
+        if BF16 {
+            let h = _mm_loadu_si128(k.add(2 * i).cast());
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+        } else {
+            _mm256_loadu_ps(k.add(4 * i).cast())
+        }
+    }
+}
+
+/// The AVX-512 `head_scores` at 8 lanes: `dh` a multiple of 8.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; the slices are as the AVX-512 form requires.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn head_scores<const BF16: bool>(
+    q: &[f32],
+    k: *const u8,
+    stride: usize,
+    n: usize,
+    heads: usize,
+    scores: &mut [f32],
+) {
+    unsafe {
+        let dh = q.len() / heads;
+        for j in 0..n {
+            for g in (0..heads).step_by(8) {
+                let mut acc = [_mm256_setzero_ps(); 8];
+                for (h, a) in acc.iter_mut().enumerate() {
+                    let base = (g + h) * dh;
+                    for c in (0..dh).step_by(8) {
+                        let qv = _mm256_loadu_ps(q.as_ptr().add(base + c));
+                        *a = _mm256_fmadd_ps(qv, load_keys::<BF16>(k, j * stride + base + c), *a);
+                    }
+                }
+                let mut s = [0f32; 8];
+                _mm256_storeu_ps(s.as_mut_ptr(), sum8(acc));
+                for (h, &v) in s.iter().enumerate() {
+                    scores[(g + h) * n + j] = v;
+                }
+            }
+        }
+    }
+}

@@ -4,17 +4,11 @@
 
 use super::*;
 
-struct Rng(u64);
-impl Rng {
-    fn f(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f()).collect()
-    }
+use crate::rng::SplitMix64;
+
+/// `n` values uniform in [-1, 1).
+fn values(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.next_signed_unit()).collect()
 }
 
 fn quant(row: &[f32]) -> (Vec<f64>, f64) {
@@ -77,7 +71,7 @@ fn reference(
 
 #[test]
 fn kernels_match_reference_on_awkward_shapes() {
-    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let mut rng = SplitMix64::new(0x9e3779b97f4a7c15);
     let shapes = [
         (1, 1, 1),
         (1, 33, 7),
@@ -91,9 +85,9 @@ fn kernels_match_reference_on_awkward_shapes() {
         (200, 70, 2048),
     ];
     for &(m, n, k) in &shapes {
-        let x = rng.vec(m * k);
-        let w = rng.vec(n * k);
-        let b = rng.vec(n);
+        let x = values(&mut rng, m * k);
+        let w = values(&mut rng, n * k);
+        let b = values(&mut rng, n);
         for p in [Precision::F32, Precision::Bf16, Precision::Int8] {
             let lin = PackedLinear::new(&w, n, k, Some(&b), p);
             let want = reference(p, &x, &w, &b, m, n, k);
@@ -117,9 +111,9 @@ fn kernels_match_reference_on_awkward_shapes() {
 fn reduced_precision_error_is_bounded_against_f32() {
     // What rounding costs on a typical shape: relative error of the outputs.
     let (m, n, k) = (16, 96, 512);
-    let mut rng = Rng(7);
-    let x = rng.vec(m * k);
-    let w: Vec<f32> = rng.vec(n * k).iter().map(|v| v * 0.05).collect();
+    let mut rng = SplitMix64::new(7);
+    let x = values(&mut rng, m * k);
+    let w: Vec<f32> = values(&mut rng, n * k).iter().map(|v| v * 0.05).collect();
     let exact = reference(Precision::F32, &x, &w, &vec![0.0; n], m, n, k);
     let norm = (exact.iter().map(|v| v * v).sum::<f64>() / exact.len() as f64).sqrt();
     for (p, bound) in [(Precision::Bf16, 1e-2), (Precision::Int8, 2e-2)] {
@@ -159,19 +153,19 @@ fn int8_kernels_agree_bit_for_bit() {
     // inputs include values at the quantisation extremes (±127 after
     // scaling), where an i16 pair sum of (q + 128) · w would saturate.
     let (m, n, k) = (29, 70, 300);
-    let mut rng = Rng(99);
-    let mut x = rng.vec(m * k);
+    let mut rng = SplitMix64::new(99);
+    let mut x = values(&mut rng, m * k);
     for r in 0..m {
         x[r * k] = 1.0;
         x[r * k + 1] = -1.0;
         x[r * k + 2] = 1.0;
     }
-    let mut w = rng.vec(n * k);
+    let mut w = values(&mut rng, n * k);
     for c in 0..n {
         w[c * k + 1] = -1.0;
         w[c * k + 2] = 1.0;
     }
-    let b = rng.vec(n);
+    let b = values(&mut rng, n);
     let lin = PackedLinear::new(&w, n, k, Some(&b), Precision::Int8);
     let mut want = vec![0f32; m * n];
     lin.forward_on(Kernel::Portable, &x, m, &mut want);

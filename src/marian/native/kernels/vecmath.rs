@@ -123,11 +123,15 @@ multiversion! {
 /// An element of the attention caches: f32, or bfloat16 for the reduced
 /// precisions (half the bytes that attention reads each step).
 pub trait CacheElem: Copy + Default + Send + Sync + std::fmt::Debug + 'static {
+    /// Whether the element is bfloat16 bits (else an f32), for the kernels
+    /// that load several at once.
+    const BF16: bool;
     fn from_f32(v: f32) -> Self;
     fn to_f32(self) -> f32;
 }
 
 impl CacheElem for f32 {
+    const BF16: bool = false;
     #[inline(always)]
     fn from_f32(v: f32) -> Self {
         v
@@ -144,6 +148,7 @@ impl CacheElem for f32 {
 pub struct Bf16(pub u16);
 
 impl CacheElem for Bf16 {
+    const BF16: bool = true;
     #[inline(always)]
     fn from_f32(v: f32) -> Self {
         Bf16(super::bf16_bits(v))
@@ -154,7 +159,58 @@ impl CacheElem for Bf16 {
     }
 }
 
-/// `q · k` as attention computes it: 16 lanes, then their sum, then the
+/// Attention scores `scores[h · n + j] = q_h · k_j` of one query over `n`
+/// keys `stride` elements apart, `heads` heads of `q.len() / heads` values:
+/// the tier's kernel for whole groups of 8 heads of 16-value multiples (8
+/// on AVX2), the plain dot product otherwise.
+pub fn head_scores<E: CacheElem>(
+    q: &[f32],
+    k: &[E],
+    stride: usize,
+    n: usize,
+    heads: usize,
+    scores: &mut [f32],
+) {
+    let d = q.len();
+    let dh = d / heads;
+    assert!(dh * heads == d && scores.len() >= heads * n);
+    if n == 0 {
+        return;
+    }
+    assert!(k.len() >= (n - 1) * stride + d, "keys too short");
+    #[cfg(target_arch = "x86_64")]
+    if heads.is_multiple_of(8) {
+        let kp = k.as_ptr().cast::<u8>();
+        // SAFETY: the tier is one the CPU runs; lengths checked above.
+        match isa::current() {
+            Isa::Avx512 if dh.is_multiple_of(16) => {
+                let f = if E::BF16 {
+                    super::avx512::head_scores::<true>
+                } else {
+                    super::avx512::head_scores::<false>
+                };
+                return unsafe { f(q, kp, stride, n, heads, scores) };
+            }
+            Isa::Avx2Vnni | Isa::Avx2 if dh.is_multiple_of(8) => {
+                let f = if E::BF16 {
+                    super::avx2::head_scores::<true>
+                } else {
+                    super::avx2::head_scores::<false>
+                };
+                return unsafe { f(q, kp, stride, n, heads, scores) };
+            }
+            _ => {}
+        }
+    }
+    for j in 0..n {
+        let kj = &k[j * stride..j * stride + d];
+        for (h, (qh, kh)) in q.chunks_exact(dh).zip(kj.chunks_exact(dh)).enumerate() {
+            scores[h * n + j] = dot(qh, kh);
+        }
+    }
+}
+
+/// `q · k` on the portable tier: 16 lanes, then their sum, then the
 /// remainder.
 #[inline(always)]
 fn dot<E: CacheElem>(q: &[f32], k: &[E]) -> f32 {
@@ -196,12 +252,7 @@ multiversion! {
         let dh = d / heads;
         scores.clear();
         scores.resize(heads * n, 0.0);
-        for j in 0..n {
-            let kj = &k[j * stride..j * stride + d];
-            for (h, (qh, kh)) in q.chunks_exact(dh).zip(kj.chunks_exact(dh)).enumerate() {
-                scores[h * n + j] = dot(qh, kh);
-            }
-        }
+        head_scores(q, k, stride, n, heads, scores);
         for sh in scores.chunks_exact_mut(n.max(1)) {
             let max = sh.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
             for s in sh.iter_mut() {
@@ -397,6 +448,48 @@ mod tests {
             for d in -3i32..=3 {
                 let y = f32::from_bits((x.to_bits() as i32 + d) as u32);
                 assert!(same(y), "{y:e}");
+            }
+        }
+    }
+
+    /// Every shape the tier's score kernel takes (groups of 8 heads) and the
+    /// plain path's (others), f32 and bf16 keys, against f64 dot products
+    /// of the same values.
+    #[test]
+    fn head_scores_match_f64_dot_products() {
+        let mut rng = crate::rng::SplitMix64::new(7);
+        for (heads, dh) in [(8, 64), (16, 64), (8, 16), (8, 8), (8, 24), (4, 64), (3, 5)] {
+            let d = heads * dh;
+            for n in [1, 7, 37] {
+                let stride = 2 * d + 3;
+                let q: Vec<f32> = (0..d).map(|_| rng.next_signed_unit()).collect();
+                let k: Vec<f32> = (0..(n - 1) * stride + d)
+                    .map(|_| rng.next_signed_unit())
+                    .collect();
+                let kb: Vec<Bf16> = k.iter().map(|&v| Bf16::from_f32(v)).collect();
+                let check = |keys: &dyn Fn(usize) -> f32, got: &[f32], what: &str| {
+                    for h in 0..heads {
+                        for j in 0..n {
+                            let (mut want, mut mag) = (0f64, 0f64);
+                            for (l, &ql) in q.iter().enumerate().skip(h * dh).take(dh) {
+                                let p = ql as f64 * keys(j * stride + l) as f64;
+                                want += p;
+                                mag += p.abs();
+                            }
+                            let g = got[h * n + j] as f64;
+                            assert!(
+                                (g - want).abs() <= 1e-6 * mag + 1e-30,
+                                "{what} heads {heads} dh {dh} n {n} ({h}, {j}): {g} vs {want}"
+                            );
+                        }
+                    }
+                };
+                let mut got = vec![f32::NAN; heads * n];
+                head_scores(&q, &k, stride, n, heads, &mut got);
+                check(&|i| k[i], &got, "f32");
+                let mut got = vec![f32::NAN; heads * n];
+                head_scores(&q, &kb, stride, n, heads, &mut got);
+                check(&|i| kb[i].to_f32(), &got, "bf16");
             }
         }
     }
