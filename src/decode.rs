@@ -235,6 +235,12 @@ pub fn generate(
     if sources.is_empty() {
         return Ok(Vec::new());
     }
+    if rayon::current_thread_index().is_none() {
+        // From a thread outside the pool, each of a step's ~80 parallel
+        // passes would put this thread to sleep and wake it through the OS;
+        // from one of the pool's workers a pass hands off to its siblings.
+        return rayon::scope(|_| generate(model, sources, cfg));
+    }
     if cfg.max_length < 2 {
         return Err(MarianError::Input(
             "max_length must leave room for one token".into(),

@@ -446,7 +446,7 @@ impl Net {
         let rows = x.len() / self.d;
         let y = buf(&mut sc.y, rows * l.0.out_dim());
         l.0.forward(input, rows, y);
-        ops::add_layer_norm(x, y, &l.1.w, &l.1.b, self.d);
+        self.add_layer_norm(x, y, l.1);
     }
 
     /// `x = LN(x + fc2(act(fc1(x))))`.
@@ -457,7 +457,20 @@ impl Net {
         activate(self.act, h);
         let y = buf(&mut sc.y, rows * self.d);
         fc.1.forward(h, rows, y);
-        ops::add_layer_norm(x, y, &ln.w, &ln.b, self.d);
+        self.add_layer_norm(x, y, ln);
+    }
+
+    /// `x = LN(x + y)`, rows split across the pool: on one thread the other
+    /// cores would wait through it between two matrix products.
+    fn add_layer_norm(&self, x: &mut [f32], y: &[f32], ln: &Ln) {
+        let d = self.d;
+        let per = (x.len() / d)
+            .div_ceil(rayon::current_num_threads())
+            .max(PAR_ROWS)
+            * d;
+        x.par_chunks_mut(per)
+            .zip(y.par_chunks(per))
+            .for_each(|(x, y)| ops::add_layer_norm(x, y, &ln.w, &ln.b, d));
     }
 
     /// Multi-head attention of one query `q` (d values) over `n` keys and
@@ -619,10 +632,15 @@ impl Net {
             let qkv_s = buf(&mut qkv, n * 3 * d);
             l.qkv.forward(x, n, qkv_s);
             let qkv_s = &*qkv_s;
-            let kv = &mut caches.kv[li];
-            kv.par_chunks_mut(cap * 2 * d)
+            // One task per row: append its positions to its cache, then
+            // attend (one parallel pass, not two).
+            let mut ctx = std::mem::take(&mut sc.ctx);
+            buf(&mut ctx, n * d)
+                .par_chunks_mut(t * d)
+                .zip(caches.kv[li].par_chunks_mut(cap * 2 * d))
+                .with_min_len(rows.div_ceil(PAR_ROWS * 8).max(1))
                 .enumerate()
-                .for_each(|(r, cache)| {
+                .for_each_init(Vec::new, |scores, (r, (out, cache))| {
                     for i in 0..t {
                         let src = &qkv_s[(r * t + i) * 3 * d + d..(r * t + i + 1) * 3 * d];
                         let dst = &mut cache[(past + i) * 2 * d..(past + i + 1) * 2 * d];
@@ -630,27 +648,20 @@ impl Net {
                             *c = E::from_f32(v);
                         }
                     }
-                });
-            let kv = &caches.kv[li];
-            let mut ctx = std::mem::take(&mut sc.ctx);
-            buf(&mut ctx, n * d)
-                .par_chunks_mut(d)
-                .with_min_len(n.div_ceil(PAR_ROWS * 8).max(1))
-                .enumerate()
-                .for_each_init(Vec::new, |scores, (i, out)| {
-                    let (r, ti) = (i / t, i % t);
-                    let cache = &kv[r * cap * 2 * d..];
-                    let q = &qkv_s[i * 3 * d..i * 3 * d + d];
-                    ops::attend_heads(
-                        q,
-                        cache,
-                        &cache[d..],
-                        2 * d,
-                        past + ti + 1,
-                        heads,
-                        scores,
-                        out,
-                    );
+                    let cache = &*cache;
+                    for (ti, out) in out.chunks_exact_mut(d).enumerate() {
+                        let q = &qkv_s[(r * t + ti) * 3 * d..(r * t + ti) * 3 * d + d];
+                        ops::attend_heads(
+                            q,
+                            cache,
+                            &cache[d..],
+                            2 * d,
+                            past + ti + 1,
+                            heads,
+                            scores,
+                            out,
+                        );
+                    }
                 });
             self.residual((&l.out, &l.ln1), &ctx[..n * d], x, sc);
 
