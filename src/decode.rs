@@ -256,7 +256,7 @@ pub fn generate(
     let vocab = model.config().target_vocab_size();
     let procs = Processors::new(cfg, vocab)?;
     let enc = model.encode(sources)?;
-    let mut state = model.start_decoder(&enc, cfg.max_length.min(32))?;
+    let mut state = model.start_decoder(&enc, cfg.max_length)?;
     drop(enc);
     if cfg.num_beams <= 1 {
         greedy(model, &mut state, sources.len(), cfg, &procs)

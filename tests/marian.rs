@@ -10,7 +10,8 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use tarjama::decode::{GenerationConfig, Hypothesis, generate};
 use tarjama::marian::{
-    Backend, EarlyStopping, GenerationDefaults, MarianConfig, MarianError, MarianModel, Precision,
+    self, Backend, EarlyStopping, GenerationDefaults, MarianConfig, MarianError, MarianModel,
+    Precision,
 };
 
 const TOL: f32 = 1e-4;
@@ -411,6 +412,52 @@ fn decoding_variants_match_transformers_on(backend: Backend) {
         eprintln!("{name}: identical {a}/{n} alone, {b}/{n} batched; max abs diff {d:.3e}");
         assert_eq!((a, b), (n, n), "{name}");
         assert!(d < TOL, "{name}");
+    }
+}
+
+/// Step-by-step decoding through the caches (which start at
+/// `INITIAL_POSITIONS` or `max_positions`, double, and grow past
+/// `max_positions` when fed more) gives each prefix's teacher-forced logits
+/// (`forward_logits`, itself checked against transformers above), on both
+/// engines.
+#[test]
+fn decode_steps_through_growing_caches_match_teacher_forcing() {
+    let fx = Fixture::load(&model_dir());
+    let inputs = fx.inputs();
+    let sources = &inputs[..2.min(inputs.len())];
+    let steps = marian::INITIAL_POSITIONS + 9;
+    // Two rows of decoder ids, deterministic and varied.
+    let dec: Vec<Vec<u32>> = (0..sources.len() as u32)
+        .map(|r| (0..steps as u32).map(|i| i * 7 + r * 13 + 3).collect())
+        .collect();
+    for backend in F32_BACKENDS {
+        let (model, _) = fx.model_on("model.safetensors", backend);
+        let vocab = model.config().target_vocab_size();
+        let dec_vocab = model.config().decoder_vocab_size as u32;
+        let dec: Vec<Vec<u32>> = dec
+            .iter()
+            .map(|row| row.iter().map(|&t| t % dec_vocab).collect())
+            .collect();
+        let enc = model.encode(sources).unwrap();
+        let want = model.forward_logits(&enc, &dec).unwrap();
+        for max_positions in [3, marian::INITIAL_POSITIONS, steps, 200] {
+            let mut state = model.start_decoder(&enc, max_positions).unwrap();
+            for i in 0..steps {
+                let tokens: Vec<u32> = dec.iter().map(|row| row[i]).collect();
+                let out = model.decode_step(&mut state, &tokens, false).unwrap();
+                for r in 0..sources.len() {
+                    let at = (r * steps + i) * vocab;
+                    let row = &want[at..at + vocab];
+                    let diff = max_abs_vec(out.row(r), row);
+                    // Relative, as in `check_forward_on` (logits reach ~110).
+                    let scale = row.iter().fold(1f32, |m, v| m.max(v.abs()));
+                    assert!(
+                        diff / scale < 4e-6,
+                        "{backend:?}, max_positions {max_positions}: row {r} step {i} differs by {diff}"
+                    );
+                }
+            }
+        }
     }
 }
 

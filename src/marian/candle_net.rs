@@ -258,21 +258,25 @@ struct KvCache {
     k: Tensor,
     v: Tensor,
     len: usize,
+    /// What the capacity may double up to.
+    limit: usize,
 }
 
 impl KvCache {
     fn new(
         rows: usize,
         heads: usize,
-        cap: usize,
+        limit: usize,
         dh: usize,
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Self> {
+        let cap = limit.min(super::INITIAL_POSITIONS);
         Ok(Self {
             k: Tensor::zeros((rows, heads, cap, dh), dtype, dev)?,
             v: Tensor::zeros((rows, heads, cap, dh), dtype, dev)?,
             len: 0,
+            limit,
         })
     }
 
@@ -280,7 +284,7 @@ impl KvCache {
         let t = k.dim(2)?;
         let cap = self.k.dim(2)?;
         if self.len + t > cap {
-            let new_cap = (self.len + t).max(cap * 2);
+            let new_cap = (self.len + t).max((cap * 2).min(self.limit));
             let (b, h, _, dh) = self.k.dims4()?;
             let grow = |old: &Tensor| -> candle_core::Result<Tensor> {
                 let n = Tensor::zeros((b, h, new_cap, dh), old.dtype(), old.device())?;
@@ -520,7 +524,7 @@ impl Net {
 
     /// Fresh decoder state for the rows of `enc`: every layer's
     /// cross-attention keys and values.
-    pub fn start(&self, enc: &Encoded, capacity: usize) -> Result<State> {
+    pub fn start(&self, enc: &Encoded, max_positions: usize) -> Result<State> {
         let b = enc.hidden.dim(0)?;
         let dh = self.d / self.heads;
         let mut self_kv = Vec::with_capacity(self.dec_layers.len());
@@ -529,7 +533,7 @@ impl Net {
             self_kv.push(KvCache::new(
                 b,
                 self.heads,
-                capacity.max(1),
+                max_positions.max(1),
                 dh,
                 self.dtype,
                 &self.device,

@@ -44,6 +44,10 @@ pub use native::kernels::{Kernel, PackedLinear};
 pub use pick::check::{KernelCheck, check_device as check_pick_kernel};
 pub use pick::{DEVICE_MAX_K, Pick, PickSpec, RowEdits};
 use timings::Stage;
+
+/// Positions a decoder state's self-attention caches hold at first (a
+/// generous `max_length` would otherwise reserve hundreds of MB up front).
+pub const INITIAL_POSITIONS: usize = 32;
 pub use timings::{TimingSplit, Timings};
 
 /// Everything that can go wrong loading or running a Marian model.
@@ -454,17 +458,20 @@ impl MarianModel {
     }
 
     /// Fresh decoder state for the rows of `enc`: computes every layer's
-    /// cross-attention keys and values once.
-    pub fn start_decoder(&self, enc: &EncoderOutput, capacity: usize) -> Result<DecoderState> {
+    /// cross-attention keys and values once. `max_positions` is the most
+    /// positions the caller will feed (e.g. `max_length`): the self-attention
+    /// caches start at [`INITIAL_POSITIONS`] or fewer and double up to it as
+    /// needed (beyond it only if fed more).
+    pub fn start_decoder(&self, enc: &EncoderOutput, max_positions: usize) -> Result<DecoderState> {
         timings::timed(self.timings.as_deref(), Stage::CrossKv, || {
-            self.start_decoder_untimed(enc, capacity)
+            self.start_decoder_untimed(enc, max_positions)
         })
     }
 
-    fn start_decoder_untimed(&self, enc: &EncoderOutput, capacity: usize) -> Result<DecoderState> {
+    fn start_decoder_untimed(&self, enc: &EncoderOutput, most: usize) -> Result<DecoderState> {
         let inner = match (&self.net, &enc.inner) {
-            (Net::Native(net), EncInner::Native(e)) => StateInner::Native(net.start(e, capacity)),
-            (Net::Candle(net), EncInner::Candle(e)) => StateInner::Candle(net.start(e, capacity)?),
+            (Net::Native(net), EncInner::Native(e)) => StateInner::Native(net.start(e, most)),
+            (Net::Candle(net), EncInner::Candle(e)) => StateInner::Candle(net.start(e, most)?),
             _ => {
                 return Err(MarianError::Input(
                     "encoder output comes from a model on another backend".into(),

@@ -181,6 +181,8 @@ pub(super) struct State {
     pub rows: usize,
     pub pos: usize,
     cap: usize,
+    /// What `cap` may double up to (the most positions the caller feeds).
+    limit: usize,
     caches: AnyCaches,
     offsets: Arc<Vec<usize>>,
     /// Source sentence of each row.
@@ -287,7 +289,7 @@ impl State {
             return;
         }
         let w = 2 * self.d;
-        let new_cap = need.max(self.cap * 2);
+        let new_cap = need.max((self.cap * 2).min(self.limit));
         let used = self.pos * w;
         let (rows, cap) = (self.rows, self.cap);
         match &mut self.caches {
@@ -538,7 +540,7 @@ impl Net {
     }
 
     /// A decoder state for the rows of `enc`: cross keys/values of every layer.
-    pub fn start(&self, enc: &Encoded, capacity: usize) -> State {
+    pub fn start(&self, enc: &Encoded, max_positions: usize) -> State {
         let total = *enc.offsets.last().unwrap();
         let cross = self
             .dec
@@ -550,13 +552,15 @@ impl Net {
             })
             .collect();
         let rows = enc.offsets.len() - 1;
-        let cap = capacity.max(1);
+        let limit = max_positions.max(1);
+        let cap = limit.min(super::INITIAL_POSITIONS);
         let (layers, self_len) = (self.dec.len(), rows * cap * 2 * self.d);
         State {
             d: self.d,
             rows,
             pos: 0,
             cap,
+            limit,
             caches: if self.bf16_caches {
                 AnyCaches::Bf16(Caches::new(cross, layers, self_len))
             } else {
