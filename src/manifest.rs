@@ -28,8 +28,21 @@ pub struct Fingerprint {
     pub model: String,
     /// Every option that changes output bytes, by its CLI name.
     pub options: BTreeMap<String, String>,
-    /// tarjama's version.
+    /// tarjama's version and output revision ([`outputs_version`]).
     pub version: String,
+}
+
+/// Bumped whenever the same input, model and options can give different
+/// output bytes than before (engine numerics, sentence splitting, QA rules,
+/// writers) without a new crate version, so that a rerun redoes what an
+/// older build wrote. 2: attention scores summed eight heads at a time
+/// (session 8).
+pub const OUTPUT_REVISION: u32 = 2;
+
+/// The version recorded in a [`Fingerprint`]: tarjama's, with the output
+/// revision.
+pub fn outputs_version() -> String {
+    format!("{} (outputs r{OUTPUT_REVISION})", env!("CARGO_PKG_VERSION"))
 }
 
 /// The record of one document's completed outputs.

@@ -382,7 +382,7 @@ pub fn run(
             model: model_identity(&model.dir)
                 .with_context(|| format!("reading the model in {}", model.dir.display()))?,
             options: output_options(&model.engine, opts),
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: crate::manifest::outputs_version(),
         }),
         None => None,
     };

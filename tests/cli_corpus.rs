@@ -255,6 +255,22 @@ fn rerun_skips_by_fingerprint_and_every_output_option_redoes() {
     let ids = std::fs::read_to_string(out.join("a.jsonl")).unwrap();
     assert!(!ids.contains("tgt_ids"), "the last run had no --emit-ids");
 
+    // Outputs recorded by a build of an older output revision are redone.
+    let record = out.join(".tarjama/docs/a.json");
+    let mut rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let now = rec["fingerprint"]["version"].as_str().unwrap().to_string();
+    assert!(now.contains("(outputs r"), "{now}");
+    rec["fingerprint"]["version"] = env!("CARGO_PKG_VERSION").into();
+    std::fs::write(&record, rec.to_string()).unwrap();
+    let o = translate(&[&input], &out, &[&base[..], &["--explain"]].concat());
+    assert_eq!(counts(&err(&o)), (1, 0), "{}", err(&o));
+    let why = format!(
+        "tarjama version changed: {}→{now}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(err(&o).contains(&why), "want {why:?} in\n{}", err(&o));
+
     // A new format writes only that format; the others are kept as they are.
     let before = inodes(&out);
     let more = translate(&[&input], &out, &["--format", "jsonl,tmx,md", "--explain"]);
