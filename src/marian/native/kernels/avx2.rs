@@ -19,7 +19,7 @@
 //! to f32 in registers (a 16-bit shift or a mask) and uses f32 FMAs, which
 //! keeps bf16's rounding of the inputs and half the weight bytes of f32.
 
-use super::{Block, NR};
+use super::{Block, NR, prefetch_panel_row};
 use std::arch::x86_64::*;
 
 /// Columns one kernel call covers.
@@ -91,19 +91,6 @@ unsafe fn other_half<T>(p: *const T, w: usize) {
     unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<f32>().add(w * NR + HALF).cast()) }
 }
 
-/// Fetches row `w` of the next panel (both lines) into L2 during the second
-/// half's first pass over this one: the weights stream from memory once per
-/// decoder step and the hardware prefetchers stop at each 4 KiB page. The
-/// last panel's prefetches point past the weights; prefetches never fault.
-#[inline(always)]
-unsafe fn next_panel<T>(panel: *const T, kw: usize, w: usize) {
-    unsafe {
-        let line = panel.cast::<f32>().add((kw + w) * NR);
-        _mm_prefetch::<_MM_HINT_T1>(line.cast());
-        _mm_prefetch::<_MM_HINT_T1>(line.add(HALF).cast());
-    }
-}
-
 /// Adds the bias to rows `r0..r0 + R` of half `h` and stores the columns
 /// that exist.
 #[inline(always)]
@@ -138,13 +125,14 @@ unsafe fn kernel_f32<const R: usize>(b: &Block, r0: usize, h: usize) {
         let a = b.a.as_ptr().cast::<f32>().add(r0 * b.lda);
         let p = b.panel.as_ptr().cast::<f32>().add(h * HALF);
         let pf = h == 0 && r0 == 0;
-        let pn = h == 1 && r0 == 0;
+        // The next panel, fetched during the second half's first pass.
+        let (pn, next) = (h == 1 && r0 == 0, b.panel.as_ptr().add(b.kw * NR));
         for w in 0..b.kw {
             if pf {
                 other_half(p, w);
             }
             if pn {
-                next_panel(b.panel.as_ptr(), b.kw, w);
+                prefetch_panel_row(next, w);
             }
             let w0 = _mm256_load_ps(p.add(w * NR));
             let w1 = _mm256_load_ps(p.add(w * NR + 8));
@@ -194,13 +182,14 @@ unsafe fn kernel_bf16<const R: usize>(b: &Block, r0: usize, h: usize) {
         let p = b.panel.as_ptr().cast::<__m256i>().add(h * 2);
         let hi_mask = _mm256_set1_epi32(0xffff_0000u32 as i32);
         let pf = h == 0 && r0 == 0;
-        let pn = h == 1 && r0 == 0;
+        // The next panel, fetched during the second half's first pass.
+        let (pn, next) = (h == 1 && r0 == 0, b.panel.as_ptr().add(b.kw * NR));
         for w in 0..b.kw {
             if pf {
                 other_half(p, w);
             }
             if pn {
-                next_panel(b.panel.as_ptr(), b.kw, w);
+                prefetch_panel_row(next, w);
             }
             // Word = [even k in the low 16 bits | odd k in the high 16 bits].
             let w0 = _mm256_load_si256(p.add(w * NR / 8));
@@ -273,13 +262,14 @@ unsafe fn kernel_vnni<const R: usize>(b: &Block, r0: usize, h: usize) {
         let a = b.a.as_ptr().cast::<i32>().add(r0 * b.lda);
         let p = b.panel.as_ptr().cast::<__m256i>().add(h * 2);
         let pf = h == 0 && r0 == 0;
-        let pn = h == 1 && r0 == 0;
+        // The next panel, fetched during the second half's first pass.
+        let (pn, next) = (h == 1 && r0 == 0, b.panel.as_ptr().add(b.kw * NR));
         for w in 0..b.kw {
             if pf {
                 other_half(p, w);
             }
             if pn {
-                next_panel(b.panel.as_ptr(), b.kw, w);
+                prefetch_panel_row(next, w);
             }
             let w0 = _mm256_load_si256(p.add(w * NR / 8));
             let w1 = _mm256_load_si256(p.add(w * NR / 8 + 1));
@@ -328,13 +318,14 @@ unsafe fn kernel_i8<const R: usize>(b: &Block, r0: usize, h: usize) {
         let p = b.panel.as_ptr().cast::<__m256i>().add(h * 2);
         let ones = _mm256_set1_epi16(1);
         let pf = h == 0 && r0 == 0;
-        let pn = h == 1 && r0 == 0;
+        // The next panel, fetched during the second half's first pass.
+        let (pn, next) = (h == 1 && r0 == 0, b.panel.as_ptr().add(b.kw * NR));
         for w in 0..b.kw {
             if pf {
                 other_half(p, w);
             }
             if pn {
-                next_panel(b.panel.as_ptr(), b.kw, w);
+                prefetch_panel_row(next, w);
             }
             let w0 = _mm256_load_si256(p.add(w * NR / 8));
             let w1 = _mm256_load_si256(p.add(w * NR / 8 + 1));

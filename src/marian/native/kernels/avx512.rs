@@ -1,7 +1,7 @@
 //! AVX-512 micro-kernels: f32 (`vfmadd`), bf16 (`vdpbf16ps`) and int8
 //! (`vpdpbusd`), each holding up to MR rows × 32 columns of sums in zmm
 //! registers.
-use super::{Block, MR, NR};
+use super::{Block, MR, NR, prefetch_panel_row};
 use std::arch::x86_64::*;
 
 macro_rules! dispatch {
@@ -62,20 +62,6 @@ unsafe fn store<const R: usize>(b: &Block, acc: &[[__m512; 2]; R]) {
     }
 }
 
-/// Fetches row `w` of the next panel (two lines) into L2 while this panel
-/// is multiplied: the weights stream from memory once per decoder step (the
-/// 128 MB projection and 84 MB of layers do not stay in any cache), and
-/// the hardware prefetchers stop at each 4 KiB page. The last panel's
-/// prefetches point past the weights; prefetches never fault.
-#[inline(always)]
-unsafe fn prefetch_line_pair<T>(next: *const T, w: usize) {
-    unsafe {
-        let line = next.cast::<f32>().add(w * NR);
-        _mm_prefetch::<_MM_HINT_T1>(line.cast());
-        _mm_prefetch::<_MM_HINT_T1>(line.add(16).cast());
-    }
-}
-
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel_f32<const R: usize>(b: &Block) {
     unsafe {
@@ -84,7 +70,7 @@ unsafe fn kernel_f32<const R: usize>(b: &Block) {
         let p = b.panel.as_ptr().cast::<f32>();
         let next = p.add(b.kw * NR);
         for w in 0..b.kw {
-            prefetch_line_pair(next, w);
+            prefetch_panel_row(next, w);
             let b0 = _mm512_load_ps(p.add(w * NR));
             let b1 = _mm512_load_ps(p.add(w * NR + 16));
             for (r, row) in acc.iter_mut().enumerate() {
@@ -105,7 +91,7 @@ unsafe fn kernel_bf16<const R: usize>(b: &Block) {
         let p = b.panel.as_ptr().cast::<i32>();
         let next = p.add(b.kw * NR);
         for w in 0..b.kw {
-            prefetch_line_pair(next, w);
+            prefetch_panel_row(next, w);
             let b0: __m512bh = std::mem::transmute(_mm512_load_si512(p.add(w * NR).cast()));
             let b1: __m512bh = std::mem::transmute(_mm512_load_si512(p.add(w * NR + 16).cast()));
             for (r, row) in acc.iter_mut().enumerate() {
@@ -126,7 +112,7 @@ unsafe fn kernel_i8<const R: usize>(b: &Block) {
         let p = b.panel.as_ptr().cast::<i32>();
         let next = p.add(b.kw * NR);
         for w in 0..b.kw {
-            prefetch_line_pair(next, w);
+            prefetch_panel_row(next, w);
             let b0 = _mm512_load_si512(p.add(w * NR).cast());
             let b1 = _mm512_load_si512(p.add(w * NR + 16).cast());
             for (r, row) in iacc.iter_mut().enumerate() {

@@ -38,6 +38,24 @@ pub use isa::Kernel;
 
 /// Output columns per packed panel (two 16-lane vectors).
 pub const NR: usize = 32;
+
+/// Fetches row `w` of a panel (its two cache lines) into L2; the kernels
+/// call it on the *next* panel while they multiply this one. The weights
+/// stream from memory once per decoder step (the 128 MB projection and 84 MB
+/// of layers stay in no cache) and the hardware prefetchers stop at each
+/// 4 KiB page. The last panel's next one lies past the weights: prefetches
+/// never fault.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_panel_row<T>(panel: *const T, w: usize) {
+    use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+    let line = panel.cast::<f32>().wrapping_add(w * NR);
+    // SAFETY: a prefetch reads nothing architecturally and cannot fault.
+    unsafe {
+        _mm_prefetch::<_MM_HINT_T1>(line.cast());
+        _mm_prefetch::<_MM_HINT_T1>(line.wrapping_add(16).cast());
+    }
+}
 /// Most activation rows a kernel call covers.
 pub const MR: usize = 12;
 
