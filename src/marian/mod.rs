@@ -45,10 +45,11 @@ pub use pick::check::{KernelCheck, check_device as check_pick_kernel};
 pub use pick::{DEVICE_MAX_K, Pick, PickSpec, RowEdits};
 use timings::Stage;
 
+pub use timings::{TimingSplit, Timings};
+
 /// Positions a decoder state's self-attention caches hold at first (a
 /// generous `max_length` would otherwise reserve hundreds of MB up front).
 pub const INITIAL_POSITIONS: usize = 32;
-pub use timings::{TimingSplit, Timings};
 
 /// Everything that can go wrong loading or running a Marian model.
 #[derive(Debug, thiserror::Error)]
@@ -468,10 +469,18 @@ impl MarianModel {
         })
     }
 
-    fn start_decoder_untimed(&self, enc: &EncoderOutput, most: usize) -> Result<DecoderState> {
+    fn start_decoder_untimed(
+        &self,
+        enc: &EncoderOutput,
+        max_positions: usize,
+    ) -> Result<DecoderState> {
         let inner = match (&self.net, &enc.inner) {
-            (Net::Native(net), EncInner::Native(e)) => StateInner::Native(net.start(e, most)),
-            (Net::Candle(net), EncInner::Candle(e)) => StateInner::Candle(net.start(e, most)?),
+            (Net::Native(net), EncInner::Native(e)) => {
+                StateInner::Native(net.start(e, max_positions))
+            }
+            (Net::Candle(net), EncInner::Candle(e)) => {
+                StateInner::Candle(net.start(e, max_positions)?)
+            }
             _ => {
                 return Err(MarianError::Input(
                     "encoder output comes from a model on another backend".into(),
