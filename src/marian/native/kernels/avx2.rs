@@ -361,7 +361,8 @@ pub(super) unsafe fn sum8(y: [__m256; 8]) -> __m256 {
     }
 }
 
-/// 8 cache elements from element `i` of `k` as f32 (see the AVX-512 form).
+/// 8 cache elements from element `i` of `k` as f32: f32 as stored, bf16
+/// widened by a 16-bit shift.
 #[inline(always)]
 unsafe fn load_keys<const BF16: bool>(k: *const u8, i: usize) -> __m256 {
     unsafe {
@@ -374,37 +375,11 @@ unsafe fn load_keys<const BF16: bool>(k: *const u8, i: usize) -> __m256 {
     }
 }
 
-/// The AVX-512 `head_scores` at 8 lanes: `dh` a multiple of 8.
-///
-/// # Safety
-/// The CPU has AVX2 and FMA; the slices are as the AVX-512 form requires.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn head_scores<const BF16: bool>(
-    q: &[f32],
-    k: *const u8,
-    stride: usize,
-    n: usize,
-    heads: usize,
-    scores: &mut [f32],
-) {
-    unsafe {
-        let dh = q.len() / heads;
-        for j in 0..n {
-            for g in (0..heads).step_by(8) {
-                let mut acc = [_mm256_setzero_ps(); 8];
-                for (h, a) in acc.iter_mut().enumerate() {
-                    let base = (g + h) * dh;
-                    for c in (0..dh).step_by(8) {
-                        let qv = _mm256_loadu_ps(q.as_ptr().add(base + c));
-                        *a = _mm256_fmadd_ps(qv, load_keys::<BF16>(k, j * stride + base + c), *a);
-                    }
-                }
-                let mut s = [0f32; 8];
-                _mm256_storeu_ps(s.as_mut_ptr(), sum8(acc));
-                for (h, &v) in s.iter().enumerate() {
-                    scores[(g + h) * n + j] = v;
-                }
-            }
-        }
-    }
-}
+head_scores_kernel!(
+    "avx2,fma",
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_fmadd_ps,
+    |a: __m256| a
+);

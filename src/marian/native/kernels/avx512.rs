@@ -158,47 +158,14 @@ unsafe fn load_keys<const BF16: bool>(k: *const u8, i: usize) -> __m512 {
     }
 }
 
-/// Attention scores `scores[h · n + j] = q_h · k_j` for `heads` heads of `dh`
-/// (a multiple of 16; `heads` a multiple of 8) over `n` keys `stride`
-/// elements apart in `k` (f32 or, with `BF16`, bfloat16 bits). Per head one
-/// register of 16 partial sums, then eight heads' registers reduced together
-/// (a compiler-vectorised dot product reduced each head's 16 lanes one by
-/// one, ~30 instructions per score).
-///
-/// # Safety
-/// The CPU has AVX-512F; `k` holds `(n - 1) · stride + heads · dh` elements;
-/// `q` is `heads · dh` floats and `scores` at least `heads · n`.
-#[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) unsafe fn head_scores<const BF16: bool>(
-    q: &[f32],
-    k: *const u8,
-    stride: usize,
-    n: usize,
-    heads: usize,
-    scores: &mut [f32],
-) {
-    unsafe {
-        let dh = q.len() / heads;
-        for j in 0..n {
-            for g in (0..heads).step_by(8) {
-                let mut acc = [_mm512_setzero_ps(); 8];
-                for (h, a) in acc.iter_mut().enumerate() {
-                    let base = (g + h) * dh;
-                    for c in (0..dh).step_by(16) {
-                        let qv = _mm512_loadu_ps(q.as_ptr().add(base + c));
-                        *a = _mm512_fmadd_ps(qv, load_keys::<BF16>(k, j * stride + base + c), *a);
-                    }
-                }
-                let halves = acc.map(|a| {
-                    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
-                    _mm256_add_ps(_mm512_castps512_ps256(a), hi)
-                });
-                let mut s = [0f32; 8];
-                _mm256_storeu_ps(s.as_mut_ptr(), super::avx2::sum8(halves));
-                for (h, &v) in s.iter().enumerate() {
-                    scores[(g + h) * n + j] = v;
-                }
-            }
-        }
+head_scores_kernel!(
+    "avx512f,avx2,fma",
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_fmadd_ps,
+    |a: __m512| {
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+        _mm256_add_ps(_mm512_castps512_ps256(a), hi)
     }
-}
+);
