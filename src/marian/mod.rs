@@ -16,6 +16,7 @@ mod candle_net;
 mod checkpoint;
 mod config;
 mod native;
+mod parallel;
 mod pick;
 mod timings;
 

@@ -16,9 +16,9 @@
 //! the custom op.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
-use rayon::prelude::*;
 
-use super::math::{chunk_maxima, log_softmax_in_place, max_and_log_sum_exp};
+use super::math::{MAXIMA_CHUNK, chunk_maxima, log_softmax_in_place, max_and_log_sum_exp};
+use super::parallel::par_chunks2;
 
 /// Candidates per row and base the CUDA kernel keeps (per thread, in
 /// registers); more falls back to the host (`k` is twice the beam).
@@ -108,11 +108,9 @@ impl PickSpec {
 pub(crate) fn pick_rows(logits: &mut [f32], vocab: usize, spec: &PickSpec) -> Vec<Pick> {
     let per_row = spec.per_row();
     let mut out = vec![Pick::default(); spec.rows.len() * per_row];
-    logits
-        .par_chunks_mut(vocab)
-        .zip(spec.rows.par_iter())
-        .zip(out.par_chunks_mut(per_row))
-        .for_each(|((row, edits), out)| pick_row(row, spec, edits, out));
+    par_chunks2(logits, vocab, &mut out, per_row, 1, |r, row, out| {
+        pick_row(row, spec, &spec.rows[r], out)
+    });
     out
 }
 
@@ -159,15 +157,14 @@ fn pick_row(row: &mut [f32], spec: &PickSpec, e: &RowEdits, out: &mut [Pick]) {
 /// lower token, NaN ranked as -inf; the sums are compared as transformers
 /// compares them (in f32, after adding).
 fn row_top_k(row: &[f32], base: f32, k: usize) -> Vec<(u32, f32)> {
-    const CHUNK: usize = 64;
     thread_local! {
         static MAXIMA: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     MAXIMA.with_borrow_mut(|maxima| {
-        chunk_maxima(row, CHUNK, maxima);
-        for (c, (chunk, &m)) in row.chunks(CHUNK).zip(maxima.iter()).enumerate() {
+        chunk_maxima(row, maxima);
+        for (c, (chunk, &m)) in row.chunks(MAXIMA_CHUNK).zip(maxima.iter()).enumerate() {
             // Rounding is monotonic, so a chunk whose maximum cannot enter
             // cannot contribute anything (later tokens lose ties).
             if best.len() == k && key(m + base) <= best[k - 1].1 {
@@ -179,7 +176,7 @@ fn row_top_k(row: &[f32], base: f32, k: usize) -> Vec<(u32, f32)> {
                     continue;
                 }
                 let pos = best.iter().position(|&(_, b)| v > b).unwrap_or(best.len());
-                best.insert(pos, ((c * CHUNK + i) as u32, v));
+                best.insert(pos, ((c * MAXIMA_CHUNK + i) as u32, v));
                 best.truncate(k);
             }
         }

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
+use super::parallel::{par_chunks, par_chunks2};
 
 pub(crate) mod kernels;
 
@@ -23,7 +23,7 @@ use kernels::{PackedLinear, Precision};
 
 /// Applies `act` in place, in parallel chunks.
 fn activate(act: Activation, x: &mut [f32]) {
-    x.par_chunks_mut(16 * 1024).for_each(|c| match act {
+    par_chunks(x, 16 * 1024, 1, |_, c| match act {
         Activation::Silu => ops::silu(c),
         Activation::Relu => ops::relu(c),
         Activation::GeluErf => c.iter_mut().for_each(|v| *v = gelu_erf(*v)),
@@ -226,7 +226,8 @@ impl<E: CacheElem> Caches<E> {
     /// move, blocks of `block` values of which `used` are filled.
     fn select_rows(&mut self, idx: &[u32], sources: &[usize], block: usize, used: usize) {
         let n = idx.len();
-        self.kv.par_iter_mut().for_each(|kv| {
+        par_chunks(&mut self.kv, 1, 1, |_, kv| {
+            let kv = &mut kv[0];
             let mut saved = vec![E::default(); sources.len() * used];
             for (slot, &j) in sources.iter().enumerate() {
                 saved[slot * used..(slot + 1) * used]
@@ -418,10 +419,8 @@ impl Net {
         let d = self.d;
         let mut x = vec![0f32; ids.len() * d];
         let scale = self.embed_scale;
-        x.par_chunks_mut(d)
-            .with_min_len(16)
-            .enumerate()
-            .for_each(|(i, row)| {
+        par_chunks(&mut x, d, 16, |first, rows| {
+            for (i, row) in (first..).zip(rows.chunks_mut(d)) {
                 let id = ids[i] as usize;
                 let p = positions(i);
                 let p = &e.pos[p * d..(p + 1) * d];
@@ -439,7 +438,8 @@ impl Net {
                         }
                     }
                 }
-            });
+            }
+        });
         x
     }
 
@@ -470,9 +470,9 @@ impl Net {
             .div_ceil(rayon::current_num_threads())
             .max(PAR_ROWS)
             * d;
-        x.par_chunks_mut(per)
-            .zip(y.par_chunks(per))
-            .for_each(|(x, y)| ops::add_layer_norm(x, y, &ln.w, &ln.b, d));
+        par_chunks(x, per, 1, |i, x| {
+            ops::add_layer_norm(x, &y[i * per..i * per + x.len()], &ln.w, &ln.b, d)
+        });
     }
 
     /// Multi-head attention of one query `q` (d values) over `n` keys and
@@ -518,16 +518,18 @@ impl Net {
             l.qkv.forward(&x, total, qkv_s);
             let qkv_s = &*qkv_s;
             let mut ctx = std::mem::take(&mut sc.ctx);
-            buf(&mut ctx, total * d)
-                .par_chunks_mut(d)
-                .enumerate()
-                .for_each_init(Vec::new, |scores, (i, out)| {
+            let per = total.div_ceil(PAR_ROWS * 8).max(1);
+            par_chunks(buf(&mut ctx, total * d), d, per, |first, outs| {
+                let mut scores = Vec::new();
+                for (i, out) in (first..).zip(outs.chunks_mut(d)) {
                     let r = row_of[i];
                     let (s0, s1) = (offsets[r], offsets[r + 1]);
                     let q = &qkv_s[i * 3 * d..i * 3 * d + d];
                     let keys = &qkv_s[s0 * 3 * d..s1 * 3 * d];
-                    self.attend_heads(q, &keys[d..], &keys[2 * d..], 3 * d, s1 - s0, scores, out);
-                });
+                    let (k, v) = (&keys[d..], &keys[2 * d..]);
+                    self.attend_heads(q, k, v, 3 * d, s1 - s0, &mut scores, out);
+                }
+            });
             self.residual((&l.out, &l.ln1), &ctx[..total * d], &mut x, &mut sc);
             self.ffn((&l.fc1, &l.fc2), &l.ln2, &mut x, &mut sc);
             sc.qkv = qkv;
@@ -639,12 +641,12 @@ impl Net {
             // One task per row: append its positions to its cache, then
             // attend (one parallel pass, not two).
             let mut ctx = std::mem::take(&mut sc.ctx);
-            buf(&mut ctx, n * d)
-                .par_chunks_mut(t * d)
-                .zip(caches.kv[li].par_chunks_mut(cap * 2 * d))
-                .with_min_len(rows.div_ceil(PAR_ROWS * 8).max(1))
-                .enumerate()
-                .for_each_init(Vec::new, |scores, (r, (out, cache))| {
+            let per = rows.div_ceil(PAR_ROWS * 8).max(1);
+            let (ctx_s, kv) = (buf(&mut ctx, n * d), &mut caches.kv[li]);
+            par_chunks2(ctx_s, t * d, kv, cap * 2 * d, per, |first, outs, caches| {
+                let mut scores = Vec::new();
+                let rows = outs.chunks_mut(t * d).zip(caches.chunks_mut(cap * 2 * d));
+                for (r, (out, cache)) in (first..).zip(rows) {
                     for i in 0..t {
                         let src = &qkv_s[(r * t + i) * 3 * d + d..(r * t + i + 1) * 3 * d];
                         let dst = &mut cache[(past + i) * 2 * d..(past + i + 1) * 2 * d];
@@ -662,11 +664,12 @@ impl Net {
                             2 * d,
                             past + ti + 1,
                             heads,
-                            scores,
+                            &mut scores,
                             out,
                         );
                     }
-                });
+                }
+            });
             self.residual((&l.out, &l.ln1), &ctx[..n * d], x, sc);
 
             // Cross-attention over each row's source.
@@ -676,21 +679,24 @@ impl Net {
             let q_s = &*q_s;
             let cross = &caches.cross[li];
             let keep = want_attn && li == last;
-            let per_row: Vec<Option<Vec<f32>>> = buf(&mut ctx, n * d)
-                .par_chunks_mut(d)
-                .with_min_len(n.div_ceil(PAR_ROWS * 8).max(1))
-                .enumerate()
-                .map_init(Vec::new, |scores, (i, out)| {
+            let mut per_row: Vec<Option<Vec<f32>>> = vec![None; n];
+            let per = n.div_ceil(PAR_ROWS * 8).max(1);
+            let ctx_s = buf(&mut ctx, n * d);
+            par_chunks2(ctx_s, d, &mut per_row, 1, per, |first, outs, kept| {
+                let mut scores = Vec::new();
+                for (i, out) in (first..).zip(outs.chunks_mut(d)) {
                     let (r, ti) = (i / t, i % t);
                     let s = row_src[r];
                     let (s0, s1) = (offsets[s], offsets[s + 1]);
                     let src = &cross[s0 * 2 * d..s1 * 2 * d];
                     let qi = &q_s[i * d..(i + 1) * d];
-                    ops::attend_heads(qi, src, &src[d..], 2 * d, s1 - s0, heads, scores, out);
+                    ops::attend_heads(qi, src, &src[d..], 2 * d, s1 - s0, heads, &mut scores, out);
                     // `scores` now holds the first head's probabilities.
-                    (keep && ti + 1 == t).then(|| scores[..s1 - s0].to_vec())
-                })
-                .collect();
+                    if keep && ti + 1 == t {
+                        kept[i - first] = Some(scores[..s1 - s0].to_vec());
+                    }
+                }
+            });
             if keep {
                 let mut probs: Vec<Vec<f32>> = vec![Vec::new(); rows];
                 for (i, p) in per_row.into_iter().enumerate() {

@@ -86,7 +86,7 @@ pub mod isa;
 mod portable;
 pub mod vecmath;
 
-use rayon::prelude::*;
+use crate::marian::parallel::{par_chunks, par_chunks2, par_tasks};
 
 pub use isa::Kernel;
 
@@ -112,6 +112,10 @@ fn prefetch_panel_row<T>(panel: *const T, w: usize) {
 }
 /// Most activation rows a kernel call covers.
 pub const MR: usize = 12;
+
+/// Activation rows a task converts to bf16 or int8 (a pass per product, so
+/// a beam-4 batch of 32 is 8 tasks).
+const PACK_ROWS: usize = 16;
 
 /// Arithmetic of a packed weight matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,13 +314,13 @@ impl PackedLinear {
             Precision::Bf16 => {
                 let kw = self.kp / 2;
                 let mut a = vec![0u32; m * kw];
-                a.par_chunks_mut(kw)
-                    .zip(x.par_chunks(self.k))
-                    .for_each(|(dst, src)| {
+                par_chunks(&mut a, kw, PACK_ROWS, |r0, a| {
+                    for (dst, src) in a.chunks_mut(kw).zip(x[r0 * self.k..].chunks(self.k)) {
                         for (kk, &v) in src.iter().enumerate() {
                             dst[kk / 2] |= (bf16_bits(v) as u32) << (16 * (kk % 2));
                         }
-                    });
+                    }
+                });
                 self.run(kernel, &a, kw, m, &[], out);
             }
             Precision::Int8 => {
@@ -329,17 +333,20 @@ impl PackedLinear {
                 let lda = if split { 2 * kw } else { kw };
                 let mut a = vec![0u32; m * lda];
                 let mut sa = vec![0f32; m];
-                a.par_chunks_mut(lda)
-                    .zip(sa.par_iter_mut())
-                    .zip(x.par_chunks(self.k))
-                    .for_each(|((dst, s), src)| {
+                par_chunks2(&mut a, lda, &mut sa, 1, PACK_ROWS, |r0, a, sa| {
+                    let rows = a
+                        .chunks_mut(lda)
+                        .zip(sa)
+                        .zip(x[r0 * self.k..].chunks(self.k));
+                    for ((dst, s), src) in rows {
                         // SAFETY: u32 words viewed as their bytes; the
                         // layouts are little-endian (see compile_error above).
                         let bytes = unsafe {
                             std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast(), dst.len() * 4)
                         };
                         *s = vecmath::quantize_i8(src, bytes, split);
-                    });
+                    }
+                });
                 self.run(kernel, &a, lda, m, &sa, out);
             }
         }
@@ -370,43 +377,41 @@ impl PackedLinear {
         let panel_chunks = panels.div_ceil(per);
         let out_ptr = SendPtr(out.as_mut_ptr());
         let n = self.n;
-        (0..row_chunks * panel_chunks)
-            .into_par_iter()
-            .for_each(|task| {
-                let rc = task / panel_chunks;
-                let pc = task % panel_chunks;
-                let r0 = rc * mc;
-                let r1 = (r0 + mc).min(m);
-                let p0 = pc * per;
-                let p1 = (p0 + per).min(panels);
-                let out_ptr = &out_ptr;
-                for p in p0..p1 {
-                    let col0 = p * NR;
-                    let cols = NR.min(n - col0);
-                    let panel = &self.data.as_slice()[p * kw * NR..(p + 1) * kw * NR];
-                    let mut r = r0;
-                    while r < r1 {
-                        let rows = MR.min(r1 - r);
-                        let job = Block {
-                            a: &a[r * lda..],
-                            lda,
-                            kw,
-                            rows,
-                            panel,
-                            bias: &self.bias[col0..col0 + cols],
-                            cols,
-                            // SAFETY: tasks own disjoint (row, column) blocks.
-                            c: unsafe { out_ptr.0.add(r * n + col0) },
-                            ldc: n,
-                            row_scale: part(row_scale, r..r + rows),
-                            col_scale: part(&self.scale, col0..col0 + cols),
-                            colsum: part(&self.colsum, col0..col0 + cols),
-                        };
-                        job.run(self.precision, kernel);
-                        r += rows;
-                    }
+        par_tasks(row_chunks * panel_chunks, |task| {
+            let rc = task / panel_chunks;
+            let pc = task % panel_chunks;
+            let r0 = rc * mc;
+            let r1 = (r0 + mc).min(m);
+            let p0 = pc * per;
+            let p1 = (p0 + per).min(panels);
+            let out_ptr = &out_ptr;
+            for p in p0..p1 {
+                let col0 = p * NR;
+                let cols = NR.min(n - col0);
+                let panel = &self.data.as_slice()[p * kw * NR..(p + 1) * kw * NR];
+                let mut r = r0;
+                while r < r1 {
+                    let rows = MR.min(r1 - r);
+                    let job = Block {
+                        a: &a[r * lda..],
+                        lda,
+                        kw,
+                        rows,
+                        panel,
+                        bias: &self.bias[col0..col0 + cols],
+                        cols,
+                        // SAFETY: tasks own disjoint (row, column) blocks.
+                        c: unsafe { out_ptr.0.add(r * n + col0) },
+                        ldc: n,
+                        row_scale: part(row_scale, r..r + rows),
+                        col_scale: part(&self.scale, col0..col0 + cols),
+                        colsum: part(&self.colsum, col0..col0 + cols),
+                    };
+                    job.run(self.precision, kernel);
+                    r += rows;
                 }
-            });
+            }
+        });
     }
 }
 
