@@ -10,7 +10,8 @@
 //! compacted row by row, and a step's token selection ([`PickSpec`], in
 //! `pick`) runs next to the logits, which is what greedy and beam search in
 //! [`crate::decode`] build on; [`Timings`] optionally accumulates the time
-//! spent per stage.
+//! spent per stage. Every parallel pass of the native engine and of the
+//! host selection goes through `parallel`.
 
 mod candle_net;
 mod checkpoint;

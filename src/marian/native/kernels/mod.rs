@@ -12,7 +12,7 @@
 //! dimension, so that a kernel streams one panel contiguously while it keeps
 //! a block of activation rows × columns of sums in registers.
 //! [`PackedLinear::forward`] splits the work into (row chunk, panel range)
-//! tasks on the current rayon pool; each task writes its own disjoint block
+//! tasks run by `parallel::par_tasks`; each task writes its own disjoint block
 //! of the output. The kernels per instruction set ([`avx512`], [`avx2`],
 //! [`portable`]) are chosen at run time by [`isa`]; every kernel of a
 //! precision rounds its inputs the same way, so results differ between
@@ -421,7 +421,7 @@ fn part<T>(v: &[T], range: std::ops::Range<usize>) -> &[T] {
 }
 
 struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint output blocks to rayon tasks.
+// SAFETY: used only to hand disjoint output blocks to parallel tasks.
 unsafe impl Sync for SendPtr {}
 unsafe impl Send for SendPtr {}
 
