@@ -2,39 +2,51 @@
 //! report's keys and the exact token count. No timing assertions: the
 //! numbers depend on the machine.
 
-use std::process::Command;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Output};
 
-#[test]
-fn bench_random_model_writes_json_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
-        .args([
-            "bench",
-            "--random",
-            "opus-mt-ar-en",
-            "--sentences",
-            "4",
-            "--batch-size",
-            "2",
-            "--fixed-new-tokens",
-            "3",
-            "--threads",
-            "2",
-            "--json",
-        ])
-        .arg(&json)
+/// `tarjama ARGS` with `env` set.
+fn tarjama<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>, env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tarjama"))
+        .args(args)
+        .envs(env.iter().copied())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `out`, after checking that it exited 0 (its stderr otherwise).
+fn succeeded(out: Output) -> Output {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// The JSON report at `path`.
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn bench_random_model_writes_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let args = "bench --random opus-mt-ar-en --sentences 4 --batch-size 2 --fixed-new-tokens 3";
+    let out = succeeded(tarjama(
+        args.split(' ').map(OsStr::new).chain([
+            OsStr::new("--threads"),
+            OsStr::new("2"),
+            OsStr::new("--json"),
+            json.as_os_str(),
+        ]),
+        &[],
+    ));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("target tokens/s"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = report(&json);
     for key in [
         "tokens_per_second",
         "sentences_per_second",
@@ -75,28 +87,17 @@ fn bench_random_model_writes_json_report() {
 fn bench_reports_a_forced_tier_and_the_int8_kernel() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
-        .args(["bench", "--random", "opus-mt-ar-en", "--sentences", "2"])
-        .args([
-            "--fixed-new-tokens",
-            "2",
-            "--threads",
-            "2",
-            "--dtype",
-            "int8",
-        ])
-        .arg("--json")
-        .arg(&json)
-        .env("TARJAMA_CPU_ISA", "portable")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let args = "bench --random opus-mt-ar-en --sentences 2 --fixed-new-tokens 2 --threads 2";
+    succeeded(tarjama(
+        args.split(' ').map(OsStr::new).chain([
+            OsStr::new("--dtype"),
+            OsStr::new("int8"),
+            OsStr::new("--json"),
+            json.as_os_str(),
+        ]),
+        &[("TARJAMA_CPU_ISA", "portable")],
+    ));
+    let report = report(&json);
     assert_eq!(report["isa"], "portable");
     assert_eq!(report["cpu_isa"], "portable");
     assert_eq!(report["dtype"], "int8");
@@ -108,28 +109,16 @@ fn bench_reads_sources_and_runs_beam_search() {
     let sources = dir.path().join("sources.json");
     std::fs::write(&sources, "[[5, 6, 7, 0], [8, 0], [9, 10, 0]]").unwrap();
     let json = dir.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
-        .args(["bench", "--random", "opus-mt-ar-en", "--sources"])
-        .arg(&sources)
-        .args([
-            "--batch-size",
-            "2",
-            "--beam",
-            "2",
-            "--fixed-new-tokens",
-            "2",
-        ])
-        .args(["--threads", "2", "--json"])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let args = "--batch-size 2 --beam 2 --fixed-new-tokens 2 --threads 2 --json";
+    let head = ["bench", "--random", "opus-mt-ar-en", "--sources"].map(OsStr::new);
+    succeeded(tarjama(
+        head.into_iter()
+            .chain([sources.as_os_str()])
+            .chain(args.split(' ').map(OsStr::new))
+            .chain([json.as_os_str()]),
+        &[],
+    ));
+    let report = report(&json);
     assert_eq!(report["target_tokens"], 3 * 2);
     assert_eq!(report["source_tokens"], 9);
     assert_eq!(report["beam"], 2);
@@ -145,26 +134,9 @@ fn bf16_without_bf16_kernels_says_so() {
     if !avx2 {
         return;
     }
-    let run = |isa: &str| {
-        Command::new(env!("CARGO_BIN_EXE_tarjama"))
-            .env("TARJAMA_CPU_ISA", isa)
-            .args([
-                "bench",
-                "--model",
-                "tests/fixtures/marian",
-                "--dtype",
-                "bf16",
-            ])
-            .args(["--sentences", "2", "--fixed-new-tokens", "2"])
-            .output()
-            .unwrap()
-    };
-    let out = run("avx2");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args =
+        "bench --model tests/fixtures/marian --dtype bf16 --sentences 2 --fixed-new-tokens 2";
+    let out = succeeded(tarjama(args.split(' '), &[("TARJAMA_CPU_ISA", "avx2")]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no bf16 arithmetic"), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -173,21 +145,16 @@ fn bf16_without_bf16_kernels_says_so() {
 
 /// `tarjama bench --sweep … --sweep-out DIR/s` on the tiny fixture model;
 /// the exit status is checked, the output files are returned.
-fn sweep(dir: &std::path::Path, args: &[&str]) -> (String, String, String) {
+fn sweep(dir: &Path, args: &[&str]) -> (String, String, String) {
     let prefix = dir.join("s");
-    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
-        .args(["bench", "--model", "tests/fixtures/marian"])
-        .args(["--sentences", "4", "--fixed-new-tokens", "2"])
-        .args(args)
-        .arg("--sweep-out")
-        .arg(&prefix)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let head = "bench --model tests/fixtures/marian --sentences 4 --fixed-new-tokens 2";
+    succeeded(tarjama(
+        head.split(' ')
+            .chain(args.iter().copied())
+            .map(OsStr::new)
+            .chain([OsStr::new("--sweep-out"), prefix.as_os_str()]),
+        &[],
+    ));
     let read = |ext: &str| std::fs::read_to_string(dir.join(format!("s.{ext}"))).unwrap();
     (read("csv"), read("json"), read("svg"))
 }
@@ -363,22 +330,20 @@ fn bench_sweep_usage_errors_exit_2() {
         (&["dtype=f64"][..], "not one of f32, f16, bf16, int8"),
         (&["batch=1", "batch=2"][..], "batch is swept twice"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
-            .args(["bench", "--model", "tests/fixtures/marian", "--sweep"])
-            .args(sweep)
-            .arg("--sweep-out")
-            .arg(&prefix)
-            .output()
-            .unwrap();
+        let head = ["bench", "--model", "tests/fixtures/marian", "--sweep"];
+        let out = tarjama(
+            head.iter()
+                .chain(sweep)
+                .map(OsStr::new)
+                .chain([OsStr::new("--sweep-out"), prefix.as_os_str()]),
+            &[],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{sweep:?}: {stderr}");
         assert!(stderr.contains(says), "{sweep:?}: {stderr}");
     }
     // --sweep needs --sweep-out.
-    let out = Command::new(env!("CARGO_BIN_EXE_tarjama"))
-        .args(["bench", "--sweep", "batch=1"])
-        .output()
-        .unwrap();
+    let out = tarjama(["bench", "--sweep", "batch=1"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--sweep-out"));
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
