@@ -638,38 +638,56 @@ impl Net {
             let qkv_s = buf(&mut qkv, n * 3 * d);
             l.qkv.forward(x, n, qkv_s);
             let qkv_s = &*qkv_s;
-            // One task per row: append its positions to its cache, then
-            // attend (one parallel pass, not two).
             let mut ctx = std::mem::take(&mut sc.ctx);
             let per = rows.div_ceil(PAR_ROWS * 8).max(1);
-            let (ctx_s, kv) = (buf(&mut ctx, n * d), &mut caches.kv[li]);
-            par_chunks2(ctx_s, t * d, kv, cap * 2 * d, per, |first, outs, caches| {
-                let mut scores = Vec::new();
-                let rows = outs.chunks_mut(t * d).zip(caches.chunks_mut(cap * 2 * d));
-                for (r, (out, cache)) in (first..).zip(rows) {
-                    for i in 0..t {
-                        let src = &qkv_s[(r * t + i) * 3 * d + d..(r * t + i + 1) * 3 * d];
-                        let dst = &mut cache[(past + i) * 2 * d..(past + i + 1) * 2 * d];
-                        for (c, &v) in dst.iter_mut().zip(src) {
-                            *c = E::from_f32(v);
-                        }
-                    }
-                    let cache = &*cache;
-                    for (ti, out) in out.chunks_exact_mut(d).enumerate() {
-                        let q = &qkv_s[(r * t + ti) * 3 * d..(r * t + ti) * 3 * d + d];
-                        ops::attend_heads(
-                            q,
-                            cache,
-                            &cache[d..],
-                            2 * d,
-                            past + ti + 1,
-                            heads,
-                            &mut scores,
-                            out,
-                        );
+            let (ctx_s, kv) = (
+                buf(&mut ctx, n * d),
+                &mut caches.kv[li][..rows * cap * 2 * d],
+            );
+            let append = |r: usize, cache: &mut [E]| {
+                for i in 0..t {
+                    let src = &qkv_s[(r * t + i) * 3 * d + d..(r * t + i + 1) * 3 * d];
+                    let dst = &mut cache[(past + i) * 2 * d..(past + i + 1) * 2 * d];
+                    for (c, &v) in dst.iter_mut().zip(src) {
+                        *c = E::from_f32(v);
                     }
                 }
-            });
+            };
+            let attend = |i: usize, cache: &[E], scores: &mut Vec<f32>, out: &mut [f32]| {
+                let q = &qkv_s[i * 3 * d..i * 3 * d + d];
+                let n_keys = past + i % t + 1;
+                ops::attend_heads(q, cache, &cache[d..], 2 * d, n_keys, heads, scores, out);
+            };
+            if t == 1 {
+                // Decoding: one task per row appends its position to its
+                // cache and attends (one parallel pass, not two).
+                par_chunks2(ctx_s, d, kv, cap * 2 * d, per, |first, outs, caches| {
+                    let mut scores = Vec::new();
+                    let rows = outs.chunks_mut(d).zip(caches.chunks_mut(cap * 2 * d));
+                    for (r, (out, cache)) in (first..).zip(rows) {
+                        append(r, cache);
+                        attend(r, cache, &mut scores, out);
+                    }
+                });
+            } else {
+                // Several positions per row (teacher forcing): append, then
+                // split the queries, so that one long row still uses every
+                // thread.
+                par_chunks(kv, cap * 2 * d, per, |first, caches| {
+                    for (r, cache) in (first..).zip(caches.chunks_mut(cap * 2 * d)) {
+                        append(r, cache);
+                    }
+                });
+                let kv = &*kv;
+                par_chunks(ctx_s, d, n.div_ceil(PAR_ROWS * 8).max(1), |first, outs| {
+                    let mut scores = Vec::new();
+                    for (i, out) in (first..).zip(outs.chunks_mut(d)) {
+                        let r = i / t;
+                        let cache = &kv[r * cap * 2 * d..(r + 1) * cap * 2 * d];
+                        attend(i, cache, &mut scores, out);
+                    }
+                });
+            }
             self.residual((&l.out, &l.ln1), &ctx[..n * d], x, sc);
 
             // Cross-attention over each row's source.
