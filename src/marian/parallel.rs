@@ -32,10 +32,11 @@ pub(crate) fn par_tasks(n: usize, f: impl Fn(usize) + Sync) {
             if t >= n {
                 break;
             }
+            // Counted when the task returns or unwinds: a panicking task
+            // must not leave the others spinning; rayon's scope then
+            // carries the panic to the caller.
+            let _counted = Counted(&done);
             f(t);
-            // Release: the task's writes are visible to the caller's
-            // Acquire load that sees the count.
-            done.fetch_add(1, Ordering::Release);
         }
     };
     // Every task is claimed when `work` returns; those left run on threads
@@ -66,6 +67,16 @@ pub(crate) fn par_tasks(n: usize, f: impl Fn(usize) + Sync) {
         work();
         wait();
     });
+}
+
+/// Adds one to the count when dropped. Release: a task's writes are
+/// visible to the thread whose Acquire load sees the count.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// `data` as pieces of `chunk` elements (the last may be shorter), `per`
@@ -192,5 +203,26 @@ mod tests {
                 assert_eq!(c, want);
             }
         });
+    }
+
+    /// A panicking task reaches the caller as a panic, on the caller's
+    /// thread or a helper's, instead of leaving the pass waiting forever.
+    #[test]
+    fn a_panicking_task_panics_the_pass() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for bad in [0, 5, 63] {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.install(|| {
+                    par_tasks(64, |i| {
+                        assert!(i != bad, "task {i}");
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                    })
+                })
+            }));
+            assert!(caught.is_err(), "task {bad}");
+        }
     }
 }
