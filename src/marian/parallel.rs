@@ -42,10 +42,9 @@ pub(crate) fn par_tasks(n: usize, f: impl Fn(usize) + Sync) {
     // Every task is claimed when `work` returns; those left run on threads
     // that are awake. Helpers wait for them too, so that they enter rayon's
     // idle loop when the caller leaves, not before: the caller's next pass
-    // then finds them still polling, not parked.
-    // Yielding after a short spin: where the OS has put two of the pool's
-    // threads on one core, the spinner would hold it from the task it waits
-    // for.
+    // then finds them still polling, not parked. The wait yields after a
+    // short spin: where the OS has put two of the pool's threads on one
+    // core, a spinner would hold it from the task it waits for.
     let wait = || {
         let mut spins = 0u32;
         while done.load(Ordering::Acquire) < n {
@@ -87,11 +86,11 @@ pub(crate) fn par_chunks<T: Send>(
     per: usize,
     f: impl Fn(usize, &mut [T]) + Sync,
 ) {
-    let span = chunk.max(1) * per.max(1);
-    let parts = Parts::new(data, span);
+    let per = per.max(1);
+    let parts = Parts::new(data, chunk.max(1) * per);
     par_tasks(parts.count(), |i| {
         // SAFETY: each task index comes once, and parts are disjoint.
-        f(i * per.max(1), unsafe { parts.get(i) })
+        f(i * per, unsafe { parts.get(i) })
     });
 }
 
